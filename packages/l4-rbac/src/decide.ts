@@ -78,6 +78,7 @@ function dryRunOutcome(
   set: ApplicablePolicies,
   ctx: MatchContext,
   enforcedDenied: boolean,
+  enforcedAllowMatched: boolean,
   allowed: boolean,
 ): DryRunOutcome {
   const denyMatched: string[] = [];
@@ -95,7 +96,7 @@ function dryRunOutcome(
   let would: boolean;
   if (enforcedDenied || denyMatched.length > 0) would = false;
   else if (set.allow.length + dryAllows === 0) would = true;
-  else would = allowed || allowMatched.length > 0;
+  else would = enforcedAllowMatched || allowMatched.length > 0;
   return { denyMatched, allowMatched, allowed: would, changed: would !== allowed };
 }
 
@@ -148,6 +149,7 @@ export function decideWith(
       set,
       ctx,
       decision.reason === 'explicitly-denied',
+      decision.reason === 'allowed-by-policy',
       decision.allowed,
     );
   }

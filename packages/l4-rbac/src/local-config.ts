@@ -194,14 +194,18 @@ export function policyFromLocalConfig(value: unknown, path = 'policies[0]'): Val
 }
 
 /** Parses YAML text with the string-match tags; YAML errors and unknown tags are errors. */
-export function parseYamlDocuments(text: string, source = 'input'): unknown[] {
+export function parseYamlDocuments(
+  text: string,
+  source = 'input',
+  code: 'ERR_RBAC_INVALID_LOCAL_CONFIG' | 'ERR_RBAC_INVALID_MANIFEST' = 'ERR_RBAC_INVALID_LOCAL_CONFIG',
+): unknown[] {
   const docs = parseAllDocuments(text, { customTags: localConfigYamlTags, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
   const out: unknown[] = [];
   for (const doc of list) {
     const problem = doc.errors[0] ?? doc.warnings.find((w) => w.code === 'TAG_RESOLVE_FAILED');
     if (problem) {
-      throw new RbacError('ERR_RBAC_INVALID_LOCAL_CONFIG', `${source}: ${problem.message.split('\n')[0]}`);
+      throw new RbacError(code, `${source}: ${problem.message.split('\n')[0]}`);
     }
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     out.push(doc.toJS({ maxAliasCount: 100 }));
