@@ -6,8 +6,8 @@
  * policies that do not apply (10 vs 10,000 unrelated: within 1.2x).
  */
 
-import { performance } from 'node:perf_hooks';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
 import { type Authorization, type Match, PolicyStore, type RbacRequest } from '@mesh/l4-rbac';
 import type { Measurement, Scenario } from '../scenario.js';
 
@@ -43,7 +43,13 @@ function denyPolicy(namespace: string, i: number): Authorization {
     dryRun: false,
     rules: Array.from({ length: RULES_PER_POLICY }, (_, r) => ({
       clauses: [
-        { matches: [m({ principals: [{ kind: 'exact', value: `cluster.local/ns/blocked-${i}/sa/sa-${r}` }] })] },
+        {
+          matches: [
+            m({
+              principals: [{ kind: 'exact', value: `cluster.local/ns/blocked-${i}/sa/sa-${r}` }],
+            }),
+          ],
+        },
         { matches: [m({ sourceIps: [{ address: `10.${r}.${i % 256}.0`, prefixLength: 24 }] })] },
         { matches: [m({ destinationPorts: [1000 + r] })] },
       ],

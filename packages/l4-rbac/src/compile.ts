@@ -34,15 +34,15 @@ class StringSet {
   readonly presence: boolean;
 
   constructor(list: readonly StringMatch[]) {
-    let exact: Set<string> | undefined;
+    const exact = new Set<string>();
     let presence = false;
     for (const m of list) {
-      if (m.kind === 'exact') (exact ??= new Set()).add(m.value);
+      if (m.kind === 'exact') exact.add(m.value);
       else if (m.kind === 'prefix') this.prefixes.push(m.value);
       else if (m.kind === 'suffix') this.suffixes.push(m.value);
       else presence = true;
     }
-    this.exact = exact;
+    this.exact = exact.size > 0 ? exact : undefined;
     this.presence = presence;
   }
 

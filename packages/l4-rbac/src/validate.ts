@@ -161,7 +161,8 @@ function checkMatch(value: unknown, path: string, warnings: RbacWarning[], key: 
  */
 export function validateAuthorization(input: unknown): Validated {
   const v = objectWith(input, 'policy', POLICY_KEYS);
-  if (typeof v.name !== 'string' || v.name === '') fail('policy.name', 'must be a non-empty string');
+  if (typeof v.name !== 'string' || v.name === '')
+    fail('policy.name', 'must be a non-empty string');
   if (typeof v.namespace !== 'string' || v.namespace === '') {
     fail('policy.namespace', 'must be a non-empty string');
   }
