@@ -32,6 +32,8 @@ function run(args: string[], opts: { stdin?: string; bin?: string[] } = {}): Pro
 
 const SHOP = fixture('shop-policies.yaml');
 const GLOBAL = fixture('global-deny.yaml');
+/** A TLS peer at 10.1.0.9. */
+const peer = (identity: string) => ['--source-identity', identity, '--source-ip', '10.1.0.9'];
 const toApi = [
   '--dest-namespace',
   'shop',
@@ -48,10 +50,7 @@ describe('mesh-policy-check (spawned from source)', () => {
     const r = await run([
       SHOP,
       GLOBAL,
-      '--source-identity',
-      'spiffe://cluster.local/ns/shop/sa/frontend',
-      '--source-ip',
-      '10.1.0.9',
+      ...peer('spiffe://cluster.local/ns/shop/sa/frontend'),
       ...toApi,
     ]);
     expect(r.code).toBe(0);
@@ -62,14 +61,7 @@ describe('mesh-policy-check (spawned from source)', () => {
   });
 
   it('denies a service account named in a DENY policy and exits 1', async () => {
-    const r = await run([
-      SHOP,
-      '--source-identity',
-      'cluster.local/ns/shop/sa/legacy-batch',
-      '--source-ip',
-      '10.1.0.9',
-      ...toApi,
-    ]);
+    const r = await run([SHOP, ...peer('cluster.local/ns/shop/sa/legacy-batch'), ...toApi]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('DENY: explicitly denied by: shop/deny-legacy');
   });
@@ -78,10 +70,7 @@ describe('mesh-policy-check (spawned from source)', () => {
     const r = await run([
       SHOP,
       '--quiet',
-      '--source-identity',
-      'cluster.local/ns/monitoring/sa/prom',
-      '--source-ip',
-      '10.1.0.9',
+      ...peer('cluster.local/ns/monitoring/sa/prom'),
       ...toApi,
     ]);
     expect(r.code).toBe(1);
@@ -134,10 +123,7 @@ describe('mesh-policy-check (spawned from source)', () => {
       SHOP,
       '--json',
       '--enable-dry-run',
-      '--source-identity',
-      'cluster.local/ns/other/sa/frontend',
-      '--source-ip',
-      '10.1.0.9',
+      ...peer('cluster.local/ns/other/sa/frontend'),
       '--dest-policy',
       'shop/api-allow-frontend',
       '--dest-namespace',
@@ -296,17 +282,9 @@ describe('mesh-policy-check (built dist, plain node)', () => {
 
   it('runs from dist/bin.js without tsx and gives the same verdict', async () => {
     const bin = [join(pkg, 'dist', 'bin.js')];
-    const r = await run(
-      [
-        SHOP,
-        '--source-identity',
-        'cluster.local/ns/shop/sa/legacy-batch',
-        '--source-ip',
-        '10.1.0.9',
-        ...toApi,
-      ],
-      { bin },
-    );
+    const r = await run([SHOP, ...peer('cluster.local/ns/shop/sa/legacy-batch'), ...toApi], {
+      bin,
+    });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('DENY: explicitly denied by: shop/deny-legacy');
   });
