@@ -45,7 +45,8 @@ const toApi = [
   '8080',
 ];
 
-describe('mesh-policy-check (spawned from source)', () => {
+// Each case is its own process, so they run side by side.
+describe.concurrent('mesh-policy-check (spawned from source)', () => {
   it('allows the frontend on 8080 through the selector policy and exits 0', async () => {
     const r = await run([
       SHOP,
