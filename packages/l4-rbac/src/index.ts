@@ -1,4 +1,4 @@
-export { type CompiledPolicy, compilePolicy, stringMatches } from './compile.js';
+export { type CompiledPolicy, compilePolicy, type PolicyGuard, stringMatches } from './compile.js';
 export {
   type ApplicablePolicies,
   type DecisionMessage,
