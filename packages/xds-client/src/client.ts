@@ -634,7 +634,7 @@ function classify(
   if (!established && status.code === grpc.status.UNAVAILABLE) {
     return {
       reason: 'ConnectionError',
-      error: new XdsError('ERR_XDS_CONNECT', `cannot connect to ${address}: ${status.details}`),
+      error: new XdsError('ERR_XDS_CONNECT', `cannot connect to ${address}: ${status.details.replace(/\. Resolution note: *$/, '')}`),
     };
   }
   const error = new XdsError('ERR_XDS_STREAM', `stream ended with ${name}: ${status.details}`);
