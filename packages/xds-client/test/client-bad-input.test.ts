@@ -144,7 +144,7 @@ describe('bad input from the control plane', () => {
   it('survives a stream that breaks mid-response, keeps its state and resumes from it', async () => {
     const disconnected = new Promise<DisconnectEvent>((r) => client.once('disconnect', r));
     const streamsBefore = cp.streams.length;
-    cp.pushGarbage();
+    cp.pushBytes(Uint8Array.of(0x12, 0xff, 0xff, 0x01));
     const event = await disconnected;
     expect(event.reason).toBe('Error');
     expect(event.error?.code).toBe('ERR_XDS_STREAM');

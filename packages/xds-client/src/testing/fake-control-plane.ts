@@ -182,9 +182,12 @@ export class FakeControlPlane {
     return nonce;
   }
 
-  /** Write bytes that are not a DeltaDiscoveryResponse (the client's gRPC layer fails the stream). */
-  pushGarbage(bytes: Uint8Array = Uint8Array.of(0x12, 0xff, 0xff, 0x01), stream?: number): void {
-    for (const s of this.#targets(stream)) s.call.write(toBuffer(bytes));
+  /**
+   * Write these bytes as one gRPC message, as is: a response encoded by another protobuf
+   * implementation, or garbage (the client's gRPC layer then fails the stream).
+   */
+  pushBytes(bytes: Uint8Array, options: { stream?: number } = {}): void {
+    for (const s of this.#targets(options.stream)) s.call.write(toBuffer(bytes));
   }
 
   /** End every open stream: with OK (`code` 0) as a clean end, or with an error status. */
