@@ -100,12 +100,18 @@ const scenario: Scenario = {
     const S = W / 10;
     const runs = ctx.quick ? 1 : 5;
     const per10k = 10_000 / W;
-    const values = [...Array.from({ length: W }, (_, i) => workload(i)), ...Array.from({ length: S }, (_, i) => service(i))];
+    const values = [
+      ...Array.from({ length: W }, (_, i) => workload(i)),
+      ...Array.from({ length: S }, (_, i) => service(i)),
+    ];
     const bodies = values.map(encodeAddress);
     const totalBytes = bodies.reduce((a, b) => a + b.length, 0);
 
     // Baseline: protobufjs reflection types loaded from the package's own .proto files.
-    const protoDir = join(dirname(fileURLToPath(import.meta.resolve('@mesh/xds-client/package.json'))), 'proto');
+    const protoDir = join(
+      dirname(fileURLToPath(import.meta.resolve('@mesh/xds-client/package.json'))),
+      'proto',
+    );
     const root = new protobuf.Root();
     root.resolvePath = (_origin, target) => join(protoDir, target);
     root.loadSync('workload.proto');
@@ -156,13 +162,15 @@ const scenario: Scenario = {
       }).start();
       try {
         await client.ready({ signal: ctx.signal });
-        const nextChange = () => new Promise<ResourceChange>((resolve) => client.once('change', resolve));
+        const nextChange = () =>
+          new Promise<ResourceChange>((resolve) => client.once('change', resolve));
         let changed = nextChange();
         let t = performance.now();
         cp.set(addressType, values);
         let change = await changed;
         pushMs.push(performance.now() - t);
-        if (change.added.length !== values.length) throw new Error(`pushed ${values.length}, got ${change.added.length}`);
+        if (change.added.length !== values.length)
+          throw new Error(`pushed ${values.length}, got ${change.added.length}`);
         const updates = Array.from({ length: W / 100 }, (_, i) => workload(i * 100, 'v2'));
         changed = nextChange();
         t = performance.now();
@@ -178,7 +186,13 @@ const scenario: Scenario = {
 
     const extra = { runs, workloads: W, services: S };
     const measurements: Measurement[] = [
-      { name: 'raw protobufjs decode', unit: 'ms/10k workloads', value: median(rawMs) * per10k, better: 'lower', extra },
+      {
+        name: 'raw protobufjs decode',
+        unit: 'ms/10k workloads',
+        value: median(rawMs) * per10k,
+        better: 'lower',
+        extra,
+      },
       {
         name: 'decode + validate',
         unit: 'ms/10k workloads',
@@ -202,7 +216,12 @@ const scenario: Scenario = {
         better: 'lower',
         extra: { ...extra, updated: W / 100 },
       },
-      { name: 'raw protobufjs heap', unit: 'MiB/10k workloads', value: rawHeap * per10k, better: 'lower' },
+      {
+        name: 'raw protobufjs heap',
+        unit: 'MiB/10k workloads',
+        value: rawHeap * per10k,
+        better: 'lower',
+      },
       {
         name: 'decoded plain objects heap',
         unit: 'MiB/10k workloads',

@@ -75,7 +75,10 @@ describe('connection: TLS, token and headers', () => {
     const without = client(cp.address, { rootCa: altPki.caFile });
     expect((await firstDisconnect(without)).reason).toBe('ConnectionError');
     await without.close();
-    const withAlt = client(cp.address, { rootCa: altPki.caFile, altHostname: 'istiod.istio-system.svc' });
+    const withAlt = client(cp.address, {
+      rootCa: altPki.caFile,
+      altHostname: 'istiod.istio-system.svc',
+    });
     await withAlt.ready();
     expect(withAlt.snapshot(addressType).size).toBe(1);
   });
@@ -114,7 +117,11 @@ describe('connection: TLS, token and headers', () => {
   it('reports a missing token file as ERR_XDS_CREDENTIALS and connects once it appears', async () => {
     const cp = await tlsPlane(pki);
     const tokenFile = join(pki.dir, 'later-token');
-    const c = client(cp.address, { rootCa: pki.caFile, token: { file: tokenFile }, backoff: { maxMs: 50 } });
+    const c = client(cp.address, {
+      rootCa: pki.caFile,
+      token: { file: tokenFile },
+      backoff: { maxMs: 50 },
+    });
     const d = await firstDisconnect(c);
     expect(d.reason).toBe('ConnectionError');
     expect(d.error?.code).toBe('ERR_XDS_CREDENTIALS');
@@ -126,7 +133,10 @@ describe('connection: TLS, token and headers', () => {
   it('rejects bad options with ERR_XDS_INVALID_OPTIONS', () => {
     expect(() => new DeltaAdsClient({ address: 'https://istiod:15012', node })).toThrow(XdsError);
     try {
-      new DeltaAdsClient({ address: 'http://127.0.0.1:1', node: { podName: '', podNamespace: 'x' } });
+      new DeltaAdsClient({
+        address: 'http://127.0.0.1:1',
+        node: { podName: '', podNamespace: 'x' },
+      });
     } catch (e) {
       expect((e as XdsError).code).toBe('ERR_XDS_INVALID_OPTIONS');
     }

@@ -10,10 +10,12 @@ import {
   ipFromBytes,
   ipToBytes,
 } from '../src/index.js';
-import { emptyMatch, policy, service, workload } from './fixtures.js';
+import { bogus, emptyMatch, policy, service, workload } from './fixtures.js';
 
-const wl = (w: istio.workload.Workload.$Properties) => istio.workload.Address.encode({ workload: w }).finish();
-const svc = (s: istio.workload.Service.$Properties) => istio.workload.Address.encode({ service: s }).finish();
+const wl = (w: istio.workload.Workload.$Properties) =>
+  istio.workload.Address.encode({ workload: w }).finish();
+const svc = (s: istio.workload.Service.$Properties) =>
+  istio.workload.Address.encode({ service: s }).finish();
 const v4 = (s: string) => ipToBytes(s);
 
 function valid(bytes: Uint8Array): Address {
@@ -44,26 +46,37 @@ describe('decodeAddress', () => {
   });
 
   it('keeps an explicit capacity of 0 and treats application_tunnel.port 0 as no port', () => {
-    const a = valid(wl({ uid: 'u', capacity: { value: 0 }, applicationTunnel: { protocol: 1, port: 0 } }));
+    const a = valid(
+      wl({ uid: 'u', capacity: { value: 0 }, applicationTunnel: { protocol: 1, port: 0 } }),
+    );
     expect(a.kind === 'workload' && a.workload.capacity).toBe(0);
     expect(a.kind === 'workload' && a.workload.applicationTunnel).toEqual({ protocol: 'PROXY' });
     const b = valid(wl({ uid: 'u', applicationTunnel: { protocol: 1, port: 15088 } }));
-    expect(b.kind === 'workload' && b.workload.applicationTunnel).toEqual({ protocol: 'PROXY', port: 15088 });
+    expect(b.kind === 'workload' && b.workload.applicationTunnel).toEqual({
+      protocol: 'PROXY',
+      port: 15088,
+    });
   });
 
   it('prints IPv6 addresses in RFC 5952 form', () => {
-    const a = valid(wl({ uid: 'u', addresses: [ipToBytes('2001:db8:0:0:0:0:0:1'), ipToBytes('fd00:0:0:1::')] }));
+    const a = valid(
+      wl({ uid: 'u', addresses: [ipToBytes('2001:db8:0:0:0:0:0:1'), ipToBytes('fd00:0:0:1::')] }),
+    );
     expect(a.kind === 'workload' && a.workload.addresses).toEqual(['2001:db8::1', 'fd00:0:0:1::']);
   });
 
   it('rejects LEGACY_ISTIO_MTLS and unknown enum values, each with its field path', () => {
-    expect(errors(wl({ uid: 'u', tunnelProtocol: 2 }))).toEqual(['workload.tunnel_protocol: LEGACY_ISTIO_MTLS is not supported']);
-    expect(errors(wl({ uid: 'u', tunnelProtocol: 5 }))).toEqual(['workload.tunnel_protocol: unknown TunnelProtocol value 5']);
-    expect(errors(wl({ uid: 'u', workloadType: 4, networkMode: 2 }))).toEqual([
+    expect(errors(wl({ uid: 'u', tunnelProtocol: 2 }))).toEqual([
+      'workload.tunnel_protocol: LEGACY_ISTIO_MTLS is not supported',
+    ]);
+    expect(errors(wl({ uid: 'u', tunnelProtocol: bogus(5) }))).toEqual([
+      'workload.tunnel_protocol: unknown TunnelProtocol value 5',
+    ]);
+    expect(errors(wl({ uid: 'u', workloadType: bogus(4), networkMode: bogus(2) }))).toEqual([
       'workload.workload_type: unknown WorkloadType value 4',
       'workload.network_mode: unknown NetworkMode value 2',
     ]);
-    expect(errors(svc({ name: 's', ipFamilies: 4, visibility: 3 }))).toEqual([
+    expect(errors(svc({ name: 's', ipFamilies: bogus(4), visibility: bogus(3) }))).toEqual([
       'service.ip_families: unknown IPFamilies value 4',
       'service.visibility: unknown Service.Visibility value 3',
     ]);
@@ -87,18 +100,28 @@ describe('decodeAddress', () => {
   });
 
   it('decodes service CIDR VIPs and rejects prefix lengths longer than the address', () => {
-    const a = valid(svc({ name: 's', addresses: [{ network: 'n1', address: v4('10.96.0.0'), length: 16 }, { address: v4('10.96.0.10') }] }));
+    const a = valid(
+      svc({
+        name: 's',
+        addresses: [
+          { network: 'n1', address: v4('10.96.0.0'), length: 16 },
+          { address: v4('10.96.0.10') },
+        ],
+      }),
+    );
     expect(a.kind === 'service' && a.service.addresses).toEqual([
       { network: 'n1', address: '10.96.0.0', prefixLength: 16 },
       { network: '', address: '10.96.0.10' },
     ]);
-    expect(errors(svc({ name: 's', addresses: [{ address: v4('10.0.0.0'), length: 33 }] }))).toEqual([
-      'service.addresses[0].length: prefix length 33 is too long for 10.0.0.0',
-    ]);
+    expect(
+      errors(svc({ name: 's', addresses: [{ address: v4('10.0.0.0'), length: 33 }] })),
+    ).toEqual(['service.addresses[0].length: prefix length 33 is too long for 10.0.0.0']);
   });
 
   it('decodes load balancing and rejects UNSPECIFIED_SCOPE in routing preferences', () => {
-    const a = valid(svc({ name: 's', loadBalancing: { routingPreference: [1, 4], mode: 2, healthPolicy: 1 } }));
+    const a = valid(
+      svc({ name: 's', loadBalancing: { routingPreference: [1, 4], mode: 2, healthPolicy: 1 } }),
+    );
     expect(a.kind === 'service' && a.service.loadBalancing).toEqual({
       routingPreference: ['REGION', 'NODE'],
       mode: 'FAILOVER',
@@ -111,13 +134,21 @@ describe('decodeAddress', () => {
 
   it('rejects an Address with neither workload nor service, and garbage bytes, without throwing', () => {
     expect(errors(new Uint8Array())).toEqual(['address has neither a workload nor a service']);
-    expect(errors(Uint8Array.of(0x0a, 0x05, 0x01))[0]).toMatch(/^not a valid istio\.workload\.Address: /);
+    expect(errors(Uint8Array.of(0x0a, 0x05, 0x01))[0]).toMatch(
+      /^not a valid istio\.workload\.Address: /,
+    );
   });
 
   it('round-trips workloads and services through encode and decode', () => {
     const full = workload(3, {
-      waypoint: { destination: { kind: 'address', network: 'n', address: 'fd00::9' }, hboneMtlsPort: 15008 },
-      networkGateway: { destination: { kind: 'hostname', namespace: 'istio-system', hostname: 'gw.example' }, hboneMtlsPort: 15008 },
+      waypoint: {
+        destination: { kind: 'address', network: 'n', address: 'fd00::9' },
+        hboneMtlsPort: 15008,
+      },
+      networkGateway: {
+        destination: { kind: 'hostname', namespace: 'istio-system', hostname: 'gw.example' },
+        hboneMtlsPort: 15008,
+      },
       locality: { region: 'r', zone: 'z', subzone: 's' },
       applicationTunnel: { protocol: 'PROXY', port: 15088 },
       capacity: 5,
@@ -125,9 +156,18 @@ describe('decodeAddress', () => {
     });
     expect(valid(encodeAddress(full))).toEqual(full);
     const s = service(2, {
-      waypoint: { destination: { kind: 'hostname', namespace: 'ns', hostname: 'wp' }, hboneMtlsPort: 15008 },
+      waypoint: {
+        destination: { kind: 'hostname', namespace: 'ns', hostname: 'wp' },
+        hboneMtlsPort: 15008,
+      },
       weightedWaypoints: [
-        { destination: { destination: { kind: 'address', network: '', address: '10.1.1.1' }, hboneMtlsPort: 15008 }, weight: 3 },
+        {
+          destination: {
+            destination: { kind: 'address', network: '', address: '10.1.1.1' },
+            hboneMtlsPort: 15008,
+          },
+          weight: 3,
+        },
       ],
       loadBalancing: { routingPreference: ['ZONE'], mode: 'STRICT', healthPolicy: 'ONLY_HEALTHY' },
       addresses: [{ network: '', address: '10.96.0.0', prefixLength: 12 }],
@@ -160,7 +200,9 @@ describe('ip text and bytes', () => {
   });
 
   it('refuses text that is not an IP with ERR_XDS_ENCODE', () => {
-    expect(() => ipToBytes('10.0.0.256')).toThrow(expect.objectContaining({ code: 'ERR_XDS_ENCODE' }));
+    expect(() => ipToBytes('10.0.0.256')).toThrow(
+      expect.objectContaining({ code: 'ERR_XDS_ENCODE' }),
+    );
   });
 });
 
@@ -214,8 +256,8 @@ describe('decodeAuthorization', () => {
   it('rejects bad CIDRs, ports and unknown scope or action values', () => {
     const bytes = istio.security.Authorization.encode({
       name: 'x',
-      scope: 3,
-      action: 2,
+      scope: bogus(3),
+      action: bogus(2),
       rules: [
         {
           clauses: [

@@ -20,11 +20,15 @@ const protoDir = join(dirname(fileURLToPath(import.meta.url)), '../proto');
 const files = ['xds.proto', 'workload.proto', 'authorization.proto'];
 
 function protocEncode(message: string, text: string): Uint8Array {
-  return new Uint8Array(execFileSync('protoc', [`--encode=${message}`, `-I${protoDir}`, ...files], { input: text }));
+  return new Uint8Array(
+    execFileSync('protoc', [`--encode=${message}`, `-I${protoDir}`, ...files], { input: text }),
+  );
 }
 
 function protocDecode(message: string, bytes: Uint8Array): string {
-  return execFileSync('protoc', [`--decode=${message}`, `-I${protoDir}`, ...files], { input: bytes }).toString();
+  return execFileSync('protoc', [`--decode=${message}`, `-I${protoDir}`, ...files], {
+    input: bytes,
+  }).toString();
 }
 
 const WORKLOAD_TEXT = `
@@ -67,8 +71,15 @@ describe('interop with protoc', () => {
       clusterId: 'Kubernetes',
       status: 'UNHEALTHY',
       workloadType: 'POD',
-      services: { 'shop/api.shop.svc.cluster.local': [{ servicePort: 80, targetPort: 8080, appProtocol: 'HTTP2' }] },
-      waypoint: { destination: { kind: 'address', network: '', address: '10.1.0.7' }, hboneMtlsPort: 15008 },
+      services: {
+        'shop/api.shop.svc.cluster.local': [
+          { servicePort: 80, targetPort: 8080, appProtocol: 'HTTP2' },
+        ],
+      },
+      waypoint: {
+        destination: { kind: 'address', network: '', address: '10.1.0.7' },
+        hboneMtlsPort: 15008,
+      },
       capacity: 3,
       applicationTunnel: { protocol: 'PROXY' },
     });
@@ -128,13 +139,18 @@ describe('interop with protoc', () => {
     expect(await acked).toEqual({ typeUrl: addressType.typeUrl, nonce: 'from-protoc' });
     const held = client.get(addressType, 'Kubernetes//Pod/shop/api-0');
     expect(held?.version).toBe('7');
-    expect(held?.value.kind === 'workload' && held.value.workload.addresses).toEqual(['10.1.0.5', 'fd00::5']);
+    expect(held?.value.kind === 'workload' && held.value.workload.addresses).toEqual([
+      '10.1.0.5',
+      'fd00::5',
+    ]);
   });
 
   it('encodes workloads and services that protoc --decode reads back field by field', () => {
     const text = protocDecode(
       'istio.workload.Address',
-      encodeAddress(workload(5, { addresses: ['10.0.0.5', 'fd00::5'], capacity: 4, trustDomain: 'td.example' })),
+      encodeAddress(
+        workload(5, { addresses: ['10.0.0.5', 'fd00::5'], capacity: 4, trustDomain: 'td.example' }),
+      ),
     );
     expect(text).toContain('uid: "Kubernetes//Pod/default/pod-5"');
     expect(text).toContain('addresses: "\\n\\000\\000\\005"');
@@ -142,7 +158,9 @@ describe('interop with protoc', () => {
     expect(text).toContain('workload_type: POD');
     expect(text).toContain('trust_domain: "td.example"');
     expect(text).toMatch(/capacity \{\n\s+value: 4\n\s+\}/);
-    expect(text).toMatch(/key: "default\/app.default.svc.cluster.local"\n\s+value \{\n\s+ports \{\n\s+service_port: 80\n\s+target_port: 8080\n\s+app_protocol: HTTP11/);
+    expect(text).toMatch(
+      /key: "default\/app.default.svc.cluster.local"\n\s+value \{\n\s+ports \{\n\s+service_port: 80\n\s+target_port: 8080\n\s+app_protocol: HTTP11/,
+    );
   });
 
   it('encodes policies that protoc --decode reads back', () => {
@@ -151,7 +169,20 @@ describe('interop with protoc', () => {
       encodeAuthorization(
         policy('p', {
           action: 'DENY',
-          rules: [{ clauses: [{ matches: [emptyMatch({ notPrincipals: [{ kind: 'presence' }], principals: [{ kind: 'prefix', value: 'td/' }] })] }] }],
+          rules: [
+            {
+              clauses: [
+                {
+                  matches: [
+                    emptyMatch({
+                      notPrincipals: [{ kind: 'presence' }],
+                      principals: [{ kind: 'prefix', value: 'td/' }],
+                    }),
+                  ],
+                },
+              ],
+            },
+          ],
         }),
       ),
     );
@@ -168,7 +199,9 @@ describe('interop with protoc', () => {
       initialResourceVersions: { a: '1' },
     }).finish();
     const text = protocDecode('envoy.service.discovery.v3.DeltaDiscoveryRequest', bytes);
-    expect(text).toContain('id: "ztunnel~10.1.0.9~ztunnel-abc.istio-system~istio-system.svc.cluster.local"');
+    expect(text).toContain(
+      'id: "ztunnel~10.1.0.9~ztunnel-abc.istio-system~istio-system.svc.cluster.local"',
+    );
     expect(text).toMatch(/key: "INSTANCE_IPS"\n\s+value \{\n\s+string_value: "10.1.0.9"/);
     expect(text).toMatch(/initial_resource_versions \{\n\s+key: "a"\n\s+value: "1"/);
   });

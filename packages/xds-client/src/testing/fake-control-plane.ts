@@ -19,7 +19,7 @@ export interface FakeControlPlaneOptions {
   /** Serve TLS with this key pair (PEM); plaintext otherwise. */
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** Types `set()` accepts by type object. Default Address and Authorization. */
-  types?: readonly XdsResourceType<any>[];
+  types?: readonly XdsResourceType<unknown>[];
 }
 
 /** One request the fake received, decoded to plain data. */
@@ -86,7 +86,7 @@ export class FakeControlPlane {
   readonly requests: RecordedRequest[] = [];
   readonly streams: StreamInfo[] = [];
   readonly #opts: FakeControlPlaneOptions;
-  readonly #types = new Map<string, XdsResourceType<any>>();
+  readonly #types = new Map<string, XdsResourceType<unknown>>();
   readonly #store = new Map<string, Map<string, Stored>>();
   readonly #live = new Set<LiveStream>();
   readonly #listeners = new Set<() => void>();
@@ -123,7 +123,11 @@ export class FakeControlPlane {
   }
 
   /** Store values (named as the type names them) and push them to subscribed streams. */
-  set<T>(type: XdsResourceType<T>, values: T | readonly T[], options: { version?: string } = {}): void {
+  set<T>(
+    type: XdsResourceType<T>,
+    values: T | readonly T[],
+    options: { version?: string } = {},
+  ): void {
     this.#typeOf(type.typeUrl);
     const list = (Array.isArray(values) ? values : [values]) as T[];
     const version = options.version ?? String(++this.#version);
@@ -193,7 +197,8 @@ export class FakeControlPlane {
   /** End every open stream: with OK (`code` 0) as a clean end, or with an error status. */
   dropStreams(status: { code?: grpc.status; details?: string } = {}): void {
     const code = status.code ?? grpc.status.UNAVAILABLE;
-    for (const s of [...this.#live]) this.#end(s, code, status.details ?? 'dropped by the fake control plane');
+    for (const s of [...this.#live])
+      this.#end(s, code, status.details ?? 'dropped by the fake control plane');
   }
 
   /** Wait for a request matching `match`, looking at requests recorded from index `since` on. */
@@ -211,9 +216,14 @@ export class FakeControlPlane {
   }
 
   /** Wait until a stream with id greater than `after` is open and has sent its first request. */
-  waitForStream(options: { after?: number; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<StreamInfo> {
+  waitForStream(
+    options: { after?: number; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<StreamInfo> {
     const after = options.after ?? 0;
-    return this.#until(() => this.streams.find((s) => s.id > after && s.node !== undefined), options);
+    return this.#until(
+      () => this.streams.find((s) => s.id > after && s.node !== undefined),
+      options,
+    );
   }
 
   /** Stop serving (streams dropped, clients see the server gone); the store is kept. */
@@ -245,7 +255,7 @@ export class FakeControlPlane {
     await this.stop();
   }
 
-  #typeOf(url: string): XdsResourceType<any> {
+  #typeOf(url: string): XdsResourceType<unknown> {
     const t = this.#types.get(url);
     if (!t) throw new XdsError('ERR_XDS_UNKNOWN_TYPE', `fake control plane does not serve ${url}`);
     return t;
@@ -253,7 +263,10 @@ export class FakeControlPlane {
 
   #storeOf(url: string): Map<string, Stored> {
     let s = this.#store.get(url);
-    if (!s) this.#store.set(url, (s = new Map()));
+    if (!s) {
+      s = new Map();
+      this.#store.set(url, s);
+    }
     return s;
   }
 
@@ -308,7 +321,7 @@ export class FakeControlPlane {
 
   #matches(sub: Subscription, name: string, stored: Stored | undefined): boolean {
     if (sub.wildcard || sub.names.has(name)) return true;
-    return stored !== undefined && stored.aliases.some((a) => sub.names.has(a));
+    return stored?.aliases.some((a) => sub.names.has(a)) ?? false;
   }
 
   /** Push stored `names` (and `removed`) that the stream subscribes to, in one response. */
@@ -358,7 +371,12 @@ export class FakeControlPlane {
       responseNonce: req.responseNonce ?? '',
       ...(node ? { node } : {}),
       ...(req.errorDetail
-        ? { errorDetail: { code: req.errorDetail.code ?? 0, message: req.errorDetail.message ?? '' } }
+        ? {
+            errorDetail: {
+              code: req.errorDetail.code ?? 0,
+              message: req.errorDetail.message ?? '',
+            },
+          }
         : {}),
     };
     this.requests.push(record);
@@ -404,7 +422,12 @@ export class FakeControlPlane {
           resource: { type_url: url, value: stored.body },
         };
       });
-      s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: removed });
+      s.call.write({
+        typeUrl: url,
+        nonce: this.#nextNonce(),
+        resources,
+        removedResources: removed,
+      });
     } else if (added.length > 0) {
       const found: string[] = [];
       const missing: string[] = [];
@@ -416,9 +439,19 @@ export class FakeControlPlane {
       // Unknown names are answered as removed, which is how a client learns they do not exist.
       const resources = found.map((name) => {
         const stored = store.get(name)!;
-        return { name, version: stored.version, aliases: stored.aliases, resource: { type_url: url, value: stored.body } };
+        return {
+          name,
+          version: stored.version,
+          aliases: stored.aliases,
+          resource: { type_url: url, value: stored.body },
+        };
       });
-      s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: missing });
+      s.call.write({
+        typeUrl: url,
+        nonce: this.#nextNonce(),
+        resources,
+        removedResources: missing,
+      });
     }
     this.#notify();
   }
@@ -436,7 +469,8 @@ export class FakeControlPlane {
         path: DELTA_ADS_PATH,
         requestStream: true,
         responseStream: true,
-        requestSerialize: (r: DeltaRequest) => toBuffer(pb.DeltaDiscoveryRequest.encode(r).finish()),
+        requestSerialize: (r: DeltaRequest) =>
+          toBuffer(pb.DeltaDiscoveryRequest.encode(r).finish()),
         requestDeserialize: (b: Buffer) => pb.DeltaDiscoveryRequest.decode(b),
         responseSerialize: (r: DeltaResponse | Buffer) =>
           Buffer.isBuffer(r) ? r : toBuffer(pb.DeltaDiscoveryResponse.encode(r).finish()),
@@ -453,10 +487,14 @@ export class FakeControlPlane {
       },
     };
     server.addService(service, {
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse | Buffer>) =>
-        this.#accept(call),
+      DeltaAggregatedResources: (
+        call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse | Buffer>,
+      ) => this.#accept(call),
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'only delta xDS is served' });
+        call.emit('error', {
+          code: grpc.status.UNIMPLEMENTED,
+          details: 'only delta xDS is served',
+        });
       },
     });
     const tls = this.#opts.tls;
@@ -473,7 +511,11 @@ export class FakeControlPlane {
       server.bindAsync(`${bindHost}:${port}`, creds, (err, bound) => {
         if (err) {
           server.forceShutdown();
-          reject(new XdsError('ERR_XDS_INVALID_OPTIONS', `cannot listen: ${err.message}`, { cause: err }));
+          reject(
+            new XdsError('ERR_XDS_INVALID_OPTIONS', `cannot listen: ${err.message}`, {
+              cause: err,
+            }),
+          );
         } else resolve(bound);
       }),
     );
