@@ -148,6 +148,8 @@ const deserializeResponse = (buf: Buffer) => ({
   size: buf.length,
 });
 
+const NONCE_MEMORY = 1024;
+
 const RECONNECT_CODES = new Set([
   grpc.status.UNKNOWN,
   grpc.status.CANCELLED,
@@ -217,6 +219,7 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
         acked: false,
       });
     }
+    this.#ready = [...this.#types.values()].every((t) => t.onDemand);
     if (onDemand.size > 0) {
       throw new XdsError(
         'ERR_XDS_UNKNOWN_TYPE',
@@ -303,7 +306,12 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
     options: { signal?: AbortSignal; types?: readonly string[] } = {},
   ): AsyncIterableIterator<ResourceChange, undefined> {
     const filter = options.types ? new Set(options.types) : undefined;
-    const queue = new ChangeQueue(filter, () => this.#watchers.delete(queue));
+    const signal = options.signal;
+    const onAbort = () => queue.end();
+    const queue = new ChangeQueue(filter, () => {
+      this.#watchers.delete(queue);
+      signal?.removeEventListener('abort', onAbort);
+    });
     for (const state of this.#types.values()) {
       if (state.held.size > 0) {
         queue.push({
@@ -316,10 +324,8 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
     }
     if (this.#closing.signal.aborted) queue.end();
     else this.#watchers.add(queue);
-    if (options.signal) {
-      if (options.signal.aborted) queue.end();
-      else options.signal.addEventListener('abort', () => queue.end(), { once: true });
-    }
+    if (signal?.aborted) queue.end();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     return queue;
   }
 
@@ -547,6 +553,9 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       return;
     }
     stream.nonces.add(nonce);
+    // Replays worth catching are recent; keep the memory of a long-lived stream bounded.
+    if (stream.nonces.size > NONCE_MEMORY)
+      stream.nonces.delete(stream.nonces.values().next().value!);
 
     const counts = new Map<string, number>();
     for (const r of res.resources) counts.set(r.name ?? '', (counts.get(r.name ?? '') ?? 0) + 1);

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addressType, DeltaAdsClient, type DisconnectEvent, XdsError } from '../src/index.js';
@@ -141,5 +142,24 @@ describe('connection: TLS, token and headers', () => {
       expect((e as XdsError).code).toBe('ERR_XDS_INVALID_OPTIONS');
     }
     expect.assertions(2);
+  });
+
+  it('gives up a connection attempt after connectTimeoutMs when the server never answers', async () => {
+    // A TCP listener that accepts and stays silent: the TLS handshake never completes.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    });
+    const port = (silent.address() as { port: number }).port;
+    const c = client(`https://127.0.0.1:${port}`, { rootCa: pki.caFile, connectTimeoutMs: 200 });
+    const d = await firstDisconnect(c);
+    expect(d.reason).toBe('ConnectionError');
+    expect(d.error?.message).toBe(
+      `cannot connect to https://127.0.0.1:${port}: no connection within 200 ms`,
+    );
+    expect(sockets.size).toBeGreaterThan(0);
   });
 });

@@ -105,4 +105,13 @@ describe('on-demand Address lookups', () => {
     await client.close();
     await expect(pending).rejects.toMatchObject({ code: 'ERR_XDS_CLOSED' });
   });
+
+  it('is ready at once when every registered type is on demand', async () => {
+    const cp = await FakeControlPlane.start();
+    cleanups.push(() => cp.destroy());
+    const client = startClient(cp.address, { types: [addressType], onDemand: [URL] });
+    cleanups.push(() => client.close());
+    expect(client.isReady).toBe(true);
+    await client.ready();
+  });
 });
