@@ -329,21 +329,28 @@ export class FakeControlPlane {
     const sub = s.subs.get(url);
     if (!sub) return;
     const store = this.#storeOf(url);
-    const resources = [];
-    for (const name of names) {
-      const stored = store.get(name);
-      if (stored && this.#matches(sub, name, stored)) {
-        resources.push({
-          name,
-          version: stored.version,
-          aliases: stored.aliases,
-          resource: { type_url: url, value: stored.body },
-        });
-      }
-    }
+    const send = names.filter((n) => {
+      const stored = store.get(n);
+      return stored !== undefined && this.#matches(sub, n, stored);
+    });
     const gone = removed.filter((n) => this.#matches(sub, n, undefined));
-    if (resources.length === 0 && gone.length === 0) return;
-    s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: gone });
+    this.#respond(s, url, send, gone, false);
+  }
+
+  /** Write one response with the stored `names` and the `removed` names. */
+  #respond(s: LiveStream, url: string, names: string[], removed: string[], always: boolean): void {
+    if (!always && names.length === 0 && removed.length === 0) return;
+    const store = this.#storeOf(url);
+    const resources = names.map((name) => {
+      const stored = store.get(name)!;
+      return {
+        name,
+        version: stored.version,
+        aliases: stored.aliases,
+        resource: { type_url: url, value: stored.body },
+      };
+    });
+    s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: removed });
   }
 
   #onRequest(s: LiveStream, req: DeltaRequest): void {
@@ -413,21 +420,7 @@ export class FakeControlPlane {
       const removed = Object.keys(known).filter((n) => !store.has(n));
       for (const n of added) if (!this.#resolve(store, n)) removed.push(n);
       // Always answer the initial request, even with nothing, as istiod does.
-      const resources = send.map((name) => {
-        const stored = store.get(name)!;
-        return {
-          name,
-          version: stored.version,
-          aliases: stored.aliases,
-          resource: { type_url: url, value: stored.body },
-        };
-      });
-      s.call.write({
-        typeUrl: url,
-        nonce: this.#nextNonce(),
-        resources,
-        removedResources: removed,
-      });
+      this.#respond(s, url, send, removed, true);
     } else if (added.length > 0) {
       const found: string[] = [];
       const missing: string[] = [];
@@ -437,21 +430,7 @@ export class FakeControlPlane {
         else missing.push(n);
       }
       // Unknown names are answered as removed, which is how a client learns they do not exist.
-      const resources = found.map((name) => {
-        const stored = store.get(name)!;
-        return {
-          name,
-          version: stored.version,
-          aliases: stored.aliases,
-          resource: { type_url: url, value: stored.body },
-        };
-      });
-      s.call.write({
-        typeUrl: url,
-        nonce: this.#nextNonce(),
-        resources,
-        removedResources: missing,
-      });
+      this.#respond(s, url, found, missing, true);
     }
     this.#notify();
   }
