@@ -145,4 +145,23 @@ describe('reconnect and resume', () => {
     expect(disconnects[1]!.error?.code).toBe('ERR_XDS_CONNECT');
     expect(client.snapshot(addressType).size).toBe(2);
   });
+
+  it('applies a response that arrived just before the stream failed and resumes from it', async () => {
+    const { cp, client } = await synced();
+    const { disconnects } = collect(client);
+    const before = cp.streams.length;
+    cp.set(addressType, workload(1, { node: 'node-q' }), { version: 'c' });
+    cp.dropStreams({ code: 13, details: 'internal error mid-push' });
+    const resumed = await cp.waitForRequest(
+      (r) => r.kind === 'initial' && r.typeUrl === addressType.typeUrl && r.stream > before,
+    );
+    expect(resumed.initialResourceVersions).toEqual({
+      'Kubernetes//Pod/default/pod-1': 'c',
+      'Kubernetes//Pod/default/pod-2': 'a',
+    });
+    expect(client.get(addressType, 'Kubernetes//Pod/default/pod-1')?.value).toEqual(
+      workload(1, { node: 'node-q' }),
+    );
+    expect(disconnects[0]).toMatchObject({ reason: 'Error', error: { code: 'ERR_XDS_STREAM' } });
+  });
 });
