@@ -46,7 +46,7 @@ const toApi = [
 ];
 
 // Each case is its own process, so they run side by side.
-describe.concurrent('mesh-policy-check (spawned from source)', () => {
+describe.concurrent('mesh-policy-check (spawned from source)', { timeout: 90_000 }, () => {
   it('allows the frontend on 8080 through the selector policy and exits 0', async () => {
     const r = await run([
       SHOP,
@@ -267,7 +267,7 @@ describe.concurrent('mesh-policy-check (spawned from source)', () => {
   });
 });
 
-describe('mesh-policy-check (built dist, plain node)', () => {
+describe('mesh-policy-check (built dist, plain node)', { timeout: 90_000 }, () => {
   beforeAll(async () => {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     await new Promise<void>((resolve, reject) =>
