@@ -2,6 +2,7 @@ import { RbacError, type RbacWarning } from './errors.js';
 import { parseCidr } from './ip.js';
 import { parseYamlDocuments, policyFromLocalConfig } from './local-config.js';
 import type { Authorization, Clause, IpCidr, Match, Rule, StringMatch } from './model.js';
+import { type PeerAuthentication, parsePeerAuthentication } from './peer-authentication.js';
 import { emptyMatch, validateAuthorization } from './validate.js';
 
 export interface TranslateOptions {
@@ -383,25 +384,20 @@ export function translateAuthorizationPolicy(
   };
 }
 
-/** True when every `matchLabels` entry is among the workload's labels. */
-export function selectorMatches(
-  selector: Record<string, string>,
-  labels: Record<string, string>,
-): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 export interface LoadedPolicies {
   /** Every policy ztunnel would hold, in document order. */
   policies: Authorization[];
   /** Selector of each WORKLOAD_SELECTOR policy translated from a manifest, by `ns/name`. */
   selectors: Map<string, Record<string, string>>;
+  /** `PeerAuthentication` documents; resolve them per workload with `resolveWorkloadMtls`. */
+  peerAuthentications: PeerAuthentication[];
   warnings: RbacWarning[];
 }
 
 /**
  * Reads YAML text with any number of documents: `AuthorizationPolicy` manifests (also inside a
- * `kind: List`), and ztunnel local configs (a mapping with `policies` and no `kind`). Other
+ * `kind: List`), `PeerAuthentication`s, and ztunnel local configs (a mapping with `policies`
+ * and no `kind`). Other
  * documents are ignored with `WARN_RBAC_NOT_A_POLICY`.
  */
 export function loadPolicyDocuments(
@@ -409,7 +405,12 @@ export function loadPolicyDocuments(
   options: TranslateOptions & { source?: string } = {},
 ): LoadedPolicies {
   const source = options.source ?? 'input';
-  const out: LoadedPolicies = { policies: [], selectors: new Map(), warnings: [] };
+  const out: LoadedPolicies = {
+    policies: [],
+    selectors: new Map(),
+    peerAuthentications: [],
+    warnings: [],
+  };
   const visit = (doc: unknown, where: string): void => {
     if (!isObject(doc)) {
       if (Array.isArray(doc)) {
@@ -431,6 +432,10 @@ export function loadPolicyDocuments(
     }
     if (doc.kind === undefined && 'policies' in doc) {
       visit(arr(doc.policies, `${where}.policies`), `${where}.policies`);
+      return;
+    }
+    if (doc.kind === 'PeerAuthentication') {
+      out.peerAuthentications.push(parsePeerAuthentication(doc, options));
       return;
     }
     if (doc.kind !== 'AuthorizationPolicy') {

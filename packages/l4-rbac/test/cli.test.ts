@@ -119,6 +119,46 @@ describe.concurrent('mesh-policy-check (spawned from source)', { timeout: 90_000
     expect(mtls.code).toBe(0);
   });
 
+  it('resolves PeerAuthentication documents: mesh STRICT, a port-level exception, a PERMISSIVE namespace', async () => {
+    const PA = fixture('peer-authentication.yaml');
+    const api = await run([
+      PA,
+      '--dest-namespace',
+      'shop',
+      '--dest-labels',
+      'app=api',
+      '--dest-port',
+      '8080',
+    ]);
+    expect(api.code).toBe(1);
+    expect(api.stdout).toContain(
+      'explicitly denied by: istio-system/istio_converted_static_strict',
+    );
+    expect(api.stdout).toContain('mTLS mode: STRICT');
+    const legacy = (port: string) =>
+      run([PA, '--dest-namespace', 'shop', '--dest-labels', 'app=legacy', '--dest-port', port]);
+    const open = await legacy('9000');
+    expect(open.code).toBe(0);
+    expect(open.stdout).toContain('mTLS mode: STRICT (workload PeerAuthentication shop/legacy)');
+    const closed = await legacy('8080');
+    expect(closed.code).toBe(1);
+    expect(closed.stdout).toContain(
+      'explicitly denied by: shop/converted_peer_authentication_legacy',
+    );
+    const lab = await run([PA, '--dest-namespace', 'lab', '--dest-port', '80']);
+    expect(lab.code).toBe(0);
+    expect(lab.stdout).toContain('mTLS mode: PERMISSIVE');
+    const mtls = await run([
+      PA,
+      ...peer('cluster.local/ns/a/sa/b'),
+      '--dest-namespace',
+      'shop',
+      '--dest-port',
+      '8080',
+    ]);
+    expect(mtls.code).toBe(0);
+  });
+
   it('prints the decision as JSON with dry-run results when dry-run forwarding is on', async () => {
     const r = await run([
       SHOP,
