@@ -8,7 +8,13 @@
 
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { type Authorization, type Match, PolicyStore, type RbacRequest } from '@mesh/l4-rbac';
+import {
+  type Authorization,
+  emptyMatch,
+  type Match,
+  PolicyStore,
+  type RbacRequest,
+} from '@mesh/l4-rbac';
 import type { Measurement, Scenario } from '../scenario.js';
 
 const COUNTS = [10, 1_000, 10_000] as const;
@@ -17,21 +23,7 @@ const DEST_NS = 'shop';
 type PrincipalKind = 'exact' | 'prefix';
 
 function m(fields: Partial<Match>): Match {
-  return {
-    namespaces: [],
-    notNamespaces: [],
-    principals: [],
-    notPrincipals: [],
-    sourceIps: [],
-    notSourceIps: [],
-    destinationIps: [],
-    notDestinationIps: [],
-    destinationPorts: [],
-    notDestinationPorts: [],
-    serviceAccounts: [],
-    notServiceAccounts: [],
-    ...fields,
-  };
+  return { ...emptyMatch(), ...fields };
 }
 
 /**

@@ -1,5 +1,5 @@
-import { RbacError } from './errors.js';
 import { selectorMatches } from './labels.js';
+import { fail, istioSecurityHeader, labels, obj } from './manifest.js';
 import type { Authorization } from './model.js';
 import { type MtlsMode, mtlsPolicyKeys, peerAuthenticationPolicy } from './strict.js';
 
@@ -16,25 +16,6 @@ export interface PeerAuthentication {
 }
 
 const MODES: readonly MtlsMode[] = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
-const API_VERSIONS = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
-
-function fail(path: string, message: string): never {
-  throw new RbacError('ERR_RBAC_INVALID_MANIFEST', `${path}: ${message}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A mapping (absent = empty); with `keys`, any other key is an error. */
-function known(v: unknown, path: string, keys?: readonly string[]): Record<string, unknown> {
-  if (v === undefined || v === null) return {};
-  if (!isObject(v)) fail(path, 'must be a mapping');
-  if (keys) {
-    for (const k of Object.keys(v)) if (!keys.includes(k)) fail(`${path}.${k}`, 'unknown field');
-  }
-  return v;
-}
 
 function mode(v: unknown, path: string): MtlsMode {
   const m = (v ?? 'UNSET') as MtlsMode;
@@ -48,41 +29,35 @@ export function parsePeerAuthentication(
   manifest: unknown,
   options: { defaultNamespace?: string } = {},
 ): PeerAuthentication {
-  if (!isObject(manifest)) fail('manifest', 'must be a mapping');
-  if (typeof manifest.apiVersion !== 'string' || !API_VERSIONS.includes(manifest.apiVersion)) {
-    fail('apiVersion', `must be one of ${API_VERSIONS.join(', ')}`);
-  }
-  if (manifest.kind !== 'PeerAuthentication') fail('kind', 'must be PeerAuthentication');
-  const meta = known(manifest.metadata, 'metadata');
-  if (typeof meta.name !== 'string' || meta.name === '') fail('metadata.name', 'is required');
-  const namespace = meta.namespace ?? options.defaultNamespace ?? 'default';
-  if (typeof namespace !== 'string' || namespace === '')
-    fail('metadata.namespace', 'must be a string');
-  const at = `PeerAuthentication ${namespace}/${meta.name}: spec`;
-  const spec = known(manifest.spec, at, ['selector', 'mtls', 'portLevelMtls']);
-  const labels = known(spec.selector, `${at}.selector`, ['matchLabels']).matchLabels;
-  const selector: Record<string, string> = {};
-  for (const [k, v] of Object.entries(known(labels, `${at}.selector.matchLabels`))) {
-    if (typeof v !== 'string') fail(`${at}.selector.matchLabels.${k}`, 'must be a string');
-    selector[k] = v;
-  }
+  const {
+    name,
+    namespace,
+    metadata: meta,
+    spec: rawSpec,
+  } = istioSecurityHeader(manifest, 'PeerAuthentication', options.defaultNamespace);
+  const at = `PeerAuthentication ${namespace}/${name}: spec`;
+  const spec = obj(rawSpec, at, ['selector', 'mtls', 'portLevelMtls']);
+  const selector = labels(
+    obj(spec.selector, `${at}.selector`, ['matchLabels']).matchLabels,
+    `${at}.selector.matchLabels`,
+  );
   const portLevelMtls: Record<number, MtlsMode> = {};
-  const ports = known(spec.portLevelMtls, `${at}.portLevelMtls`);
+  const ports = obj(spec.portLevelMtls, `${at}.portLevelMtls`);
   for (const [port, value] of Object.entries(ports)) {
     const n = Number(port);
     if (!Number.isInteger(n) || n < 1 || n > 65535)
       fail(`${at}.portLevelMtls.${port}`, 'is not a port');
     portLevelMtls[n] = mode(
-      known(value, `${at}.portLevelMtls.${port}`, ['mode']).mode,
+      obj(value, `${at}.portLevelMtls.${port}`, ['mode']).mode,
       `${at}.portLevelMtls.${port}.mode`,
     );
   }
   const created = meta.creationTimestamp;
   return {
-    name: meta.name,
+    name,
     namespace,
     ...(Object.keys(selector).length > 0 ? { selector } : {}),
-    mode: mode(known(spec.mtls, `${at}.mtls`, ['mode']).mode, `${at}.mtls.mode`),
+    mode: mode(obj(spec.mtls, `${at}.mtls`, ['mode']).mode, `${at}.mtls.mode`),
     portLevelMtls,
     ...(typeof created === 'string' ? { createdAt: created } : {}),
   };
