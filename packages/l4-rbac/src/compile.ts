@@ -1,3 +1,4 @@
+import { RbacError } from './errors.js';
 import { cidrContains, makeCidr, type ParsedCidr } from './ip.js';
 import type { Authorization, IpCidr, Match, ServiceAccountMatch, StringMatch } from './model.js';
 import type { MatchContext } from './request.js';
@@ -101,7 +102,12 @@ function cidrs(list: readonly IpCidr[]): ParsedCidr[] | undefined {
   if (!list.length) return undefined;
   return list.map((c) => {
     const parsed = makeCidr(c.address, c.prefixLength);
-    if (!parsed) throw new TypeError(`unvalidated CIDR ${c.address}/${c.prefixLength}`);
+    if (!parsed) {
+      throw new RbacError(
+        'ERR_RBAC_INVALID_CIDR',
+        `${JSON.stringify(c.address)}/${c.prefixLength} is not a valid CIDR (validate policies first)`,
+      );
+    }
     return parsed;
   });
 }
