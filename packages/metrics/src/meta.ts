@@ -99,7 +99,7 @@ export class XdsMetrics {
 
   /** One DeltaDiscoveryResponse of `typeUrl` arrived carrying `bytes` of resource payload. */
   messageReceived(typeUrl: string, bytes: number): void {
-    if (!(bytes >= 0 && bytes <= Number.MAX_SAFE_INTEGER)) {
+    if (!(typeof bytes === 'number' && bytes >= 0 && bytes <= Number.MAX_SAFE_INTEGER)) {
       throw new MetricsError(
         'ERR_METRICS_INVALID_BYTE_COUNT',
         `xDS message size must be a finite non-negative number, got ${String(bytes)}`,

@@ -358,7 +358,7 @@ export class RecordedConnection {
 
   /** Counts `n` bytes travelling client → server. */
   addRequestBytes(n: number): void {
-    if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw badCount(n);
+    if (!(typeof n === 'number' && n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw badCount(n);
     this.requestBytes += n;
     // A late chunk after close() is not in the open set any more; hand it over now.
     if (this.#closed) this.drain();
@@ -366,7 +366,7 @@ export class RecordedConnection {
 
   /** Counts `n` bytes travelling server → client. */
   addResponseBytes(n: number): void {
-    if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw badCount(n);
+    if (!(typeof n === 'number' && n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw badCount(n);
     this.responseBytes += n;
     if (this.#closed) this.drain();
   }
