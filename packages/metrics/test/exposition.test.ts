@@ -48,7 +48,12 @@ function populated(defaults = true): Registry {
   xds.messageReceived('type.googleapis.com/istio.security.Authorization', 0);
   xds.connectionTerminated('Reconnect');
   const a = traffic.open(
-    outboundConnection({ source: sleep, destination: echo, destinationService: echoService, protocol: 'hbone' }),
+    outboundConnection({
+      source: sleep,
+      destination: echo,
+      destinationService: echoService,
+      protocol: 'hbone',
+    }),
     { src: '10.0.0.1:1', dst: '10.0.0.2:15008' },
   );
   a.addRequestBytes(1_048_576);
@@ -61,7 +66,10 @@ function populated(defaults = true): Registry {
     dst: '2.2.2.2:2',
   });
   // A series without locality labels next to ones with them.
-  traffic.open({ reporter: 'destination', connectionSecurityPolicy: 'unknown' }, { src: 'a', dst: 'b' });
+  traffic.open(
+    { reporter: 'destination', connectionSecurityPolicy: 'unknown' },
+    { src: 'a', dst: 'b' },
+  );
   traffic.trackSocket({ once() {} }, 'source');
   if (defaults) collectDefaultMetrics({ register: registry });
   new Histogram({ name: 'test_latency_seconds', help: 'x', registers: [registry] }).observe(0.2);
@@ -94,18 +102,38 @@ describe('exposition formats checked by promtool', () => {
     const dir = await mkdtemp(join(tmpdir(), 'mesh-metrics-om-'));
     try {
       await writeFile(join(dir, 'in.om'), stamped);
-      const created = await promtool(['tsdb', 'create-blocks-from', 'openmetrics', join(dir, 'in.om'), join(dir, 'blocks')]);
+      const created = await promtool([
+        'tsdb',
+        'create-blocks-from',
+        'openmetrics',
+        join(dir, 'in.om'),
+        join(dir, 'blocks'),
+      ]);
       expect(created.out).not.toMatch(/error/i);
       expect(created.code).toBe(0);
       await mkdir(join(dir, 'blocks', 'wal'), { recursive: true });
-      const { stdout } = await run('promtool', ['tsdb', 'dump', join(dir, 'blocks')], { maxBuffer: 64 << 20 });
-      const received = stdout.split('\n').find((l) => l.includes('__name__="istio_tcp_received_bytes_total"') && l.includes('reporter="source"'));
+      const { stdout } = await run('promtool', ['tsdb', 'dump', join(dir, 'blocks')], {
+        maxBuffer: 64 << 20,
+      });
+      const received = stdout
+        .split('\n')
+        .find(
+          (l) =>
+            l.includes('__name__="istio_tcp_received_bytes_total"') &&
+            l.includes('reporter="source"'),
+        );
       const value = (line: string | undefined) => Number(line?.split(' ').at(-2));
       expect(value(received)).toBe(1_048_576);
-      const failed = stdout.split('\n').find((l) => l.includes('__name__="istio_tcp_connections_failed_total"'));
+      const failed = stdout
+        .split('\n')
+        .find((l) => l.includes('__name__="istio_tcp_connections_failed_total"'));
       expect(failed).toContain('response_flags="CONNECT"');
       const lines = stdout.split('\n');
-      expect(value(lines.find((l) => l.includes('__name__="istio_build"') && l.includes('tag="1.28.0"')))).toBe(1);
+      expect(
+        value(
+          lines.find((l) => l.includes('__name__="istio_build"') && l.includes('tag="1.28.0"')),
+        ),
+      ).toBe(1);
       expect(
         value(
           lines.find(
@@ -116,7 +144,11 @@ describe('exposition formats checked by promtool', () => {
         ),
       ).toBe(2048);
       // prom-client's own histograms came through the OpenMetrics parser too.
-      expect(lines.some((l) => l.includes('__name__="test_latency_seconds_bucket"') && l.includes('le="+Inf"'))).toBe(true);
+      expect(
+        lines.some(
+          (l) => l.includes('__name__="test_latency_seconds_bucket"') && l.includes('le="+Inf"'),
+        ),
+      ).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -134,7 +166,9 @@ describe('negotiateFormat', () => {
   it('follows ztunnel: OpenMetrics when any Accept entry names it, else text', () => {
     expect(negotiateFormat(undefined)).toBe('prometheus');
     expect(negotiateFormat('application/json')).toBe('prometheus');
-    expect(negotiateFormat(['application/json', 'application/openmetrics-text; other stuff'])).toBe('openmetrics');
+    expect(negotiateFormat(['application/json', 'application/openmetrics-text; other stuff'])).toBe(
+      'openmetrics',
+    );
     expect(
       negotiateFormat(
         'application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1',
@@ -178,15 +212,23 @@ describe('createMetricsHandler', () => {
   });
 
   async function get(path: string, headers: Record<string, string> = {}, method = 'GET') {
-    return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-      const req = http.request(`${base}${path}`, { method, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
+      (resolve, reject) => {
+        const req = http.request(`${base}${path}`, { method, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks),
+            }),
+          );
+        });
+        req.on('error', reject);
+        req.end();
+      },
+    );
   }
 
   it('serves the text format on /metrics and /stats/prometheus by default', async () => {
@@ -237,7 +279,9 @@ describe('createMetricsHandler', () => {
   it('a collect failure answers 500 with the error code and the server keeps serving', async () => {
     const res = await get('/broken');
     expect(res.status).toBe(500);
-    expect(res.body.toString()).toMatch(/^ERR_METRICS_COLLECT_FAILED: collecting metrics failed: boom/);
+    expect(res.body.toString()).toMatch(
+      /^ERR_METRICS_COLLECT_FAILED: collecting metrics failed: boom/,
+    );
     expect((await get('/metrics')).status).toBe(200);
   });
 
