@@ -11,7 +11,10 @@ import {
 } from '../src/index.js';
 
 // Table cells are padded by the formatter; compare with runs of spaces collapsed.
-const readme = (await readFile(new URL('../README.md', import.meta.url), 'utf8')).replace(/ +/g, ' ');
+const readme = (await readFile(new URL('../README.md', import.meta.url), 'utf8')).replace(
+  / +/g,
+  ' ',
+);
 
 describe('README', () => {
   it('documents every error code with its meaning', () => {
