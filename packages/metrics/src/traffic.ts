@@ -202,12 +202,14 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
    * Works with anything that emits `close` once (net.Socket, tls.TLSSocket, Http2Stream).
    */
   trackSocket(
-    socket: { once(event: 'close', listener: () => void): unknown },
+    socket: { once(event: 'close', listener: () => void): unknown; closed?: boolean },
     reporter: Reporter,
   ): void {
     if (reporter !== 'source' && reporter !== 'destination') {
       throw new MetricsError('ERR_METRICS_INVALID_LABEL', `invalid reporter ${String(reporter)}`);
     }
+    // Already closed: its 'close' event has fired and would never decrement the gauge.
+    if (socket.closed === true) return;
     this.#sockets[reporter] = (this.#sockets[reporter] ?? 0) + 1;
     socket.once('close', () => {
       this.#sockets[reporter] = (this.#sockets[reporter] ?? 1) - 1;

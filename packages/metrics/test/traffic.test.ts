@@ -190,6 +190,13 @@ describe('RecordedConnection', () => {
       .poll(() => total(registry, 'istio_tcp_sockets_open', { reporter: 'destination' }))
       .toBe(3);
     expect(await total(registry, 'istio_tcp_sockets_open', { reporter: 'source' })).toBe(3);
+    // A socket that is already closed is not counted (its 'close' will never come again).
+    const gone = net.connect(port, '127.0.0.1');
+    gone.on('error', () => {});
+    gone.destroy();
+    await once(gone, 'close');
+    metrics.trackSocket(gone, 'source');
+    expect(await total(registry, 'istio_tcp_sockets_open', { reporter: 'source' })).toBe(3);
     for (const c of clients) c.destroy();
     await expect
       .poll(() => total(registry, 'istio_tcp_sockets_open', { reporter: 'destination' }))
