@@ -11,10 +11,12 @@ import {
   BasicConstraints,
   ExtendedKeyUsage,
   Extensions,
+  GeneralName,
   KeyIdentifier,
   KeyUsage,
   Name,
   RelativeDistinguishedName,
+  SubjectAlternativeName,
   SubjectKeyIdentifier,
   SubjectPublicKeyInfo,
   TBSCertificate,
@@ -39,7 +41,6 @@ import {
   type SigningAlgorithm,
   signCertificate,
   signingAlgorithmFor,
-  uriSan,
 } from './x509.js';
 
 /** File names of Istio's plug-in CA layout (`cacerts` secret). */
@@ -316,7 +317,47 @@ export class LocalCa implements CertificateIssuer {
     return requested;
   }
 
-  #signLeaf(id: SpiffeId, spki: Uint8Array, ttlSeconds: number): ParsedCertificate {
+  /**
+   * A TLS serving certificate (e.g. for {@link IstioCaServer}) with DNS and IP SANs instead of
+   * a SPIFFE ID, like istiod's own serving certificate. Returns the key and `leaf + intermediates`.
+   */
+  issueServingCertificate(options: {
+    dnsNames?: readonly string[];
+    ipAddresses?: readonly string[];
+    ttlSeconds?: number;
+  }): { privateKey: string; certChain: string; leaf: ParsedCertificate } {
+    const names = [
+      ...(options.dnsNames ?? []).map((dNSName) => new GeneralName({ dNSName })),
+      ...(options.ipAddresses ?? []).map((iPAddress) => new GeneralName({ iPAddress })),
+    ];
+    if (names.length === 0) {
+      throw new SpiffeError(
+        'ERR_SPIFFE_INVALID_ARGUMENT',
+        'a serving certificate needs a DNS name or IP',
+      );
+    }
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const leaf = this.#signLeaf(
+      names,
+      publicKey.export({ format: 'der', type: 'spki' }),
+      this.#ttl(options.ttlSeconds),
+    );
+    return {
+      privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+      certChain: [leaf.pem, ...this.#intermediatePems].join(''),
+      leaf,
+    };
+  }
+
+  #signLeaf(
+    subject: SpiffeId | readonly GeneralName[],
+    spki: Uint8Array,
+    ttlSeconds: number,
+  ): ParsedCertificate {
+    const sanNames =
+      subject instanceof SpiffeId
+        ? [new GeneralName({ uniformResourceIdentifier: subject.toString() })]
+        : [...subject];
     const now = Date.now();
     const backdate = this.#backdate ?? Math.min(60, Math.floor(ttlSeconds / 10));
     const notBefore = new Date(now - backdate * 1000);
@@ -345,7 +386,7 @@ export class LocalCa implements CertificateIssuer {
           new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(this.#authorityKeyId) }),
         ),
         // Critical because the subject is empty (RFC 5280 §4.2.1.6).
-        uriSan(id.toString(), true),
+        extension(OID.subjectAltName, true, new SubjectAlternativeName(sanNames)),
       ]),
     });
     return parseCertificates(signCertificate(tbs, this.#key, this.#alg))[0]!;
