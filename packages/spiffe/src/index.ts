@@ -30,6 +30,17 @@ export {
   type SignCsrOptions,
 } from './local-ca.js';
 export { decodePem, encodePem, type PemBlock } from './pem.js';
+export {
+  type BackoffOptions,
+  type CertificateDumpEntry,
+  type CertificateStatus,
+  type FetchErrorEvent,
+  type FetchPriority,
+  type RotatedEvent,
+  SecretManager,
+  type SecretManagerEvents,
+  type SecretManagerOptions,
+} from './secret-manager.js';
 export { assertTrustDomain, IstioIdentity, SpiffeId } from './spiffe-id.js';
 export {
   type HasValidity,
