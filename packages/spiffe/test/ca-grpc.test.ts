@@ -285,6 +285,13 @@ describe('IstioCaServer lifecycle', () => {
     await s.close();
   });
 
+  it('refuses to listen twice', async () => {
+    const s = new IstioCaServer({ ca });
+    await s.listen();
+    cleanups.push(() => s.destroy());
+    await expect(s.listen()).rejects.toMatchObject({ code: 'ERR_SPIFFE_INVALID_ARGUMENT' });
+  });
+
   it('refuses every caller when no authentication is configured', async () => {
     const s = new IstioCaServer({ ca });
     await s.listen();

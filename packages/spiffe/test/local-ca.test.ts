@@ -246,6 +246,13 @@ describe('LocalCa.open', () => {
     expect(verified.path).toHaveLength(3);
   });
 
+  it('rejects with the abort reason when the signal is aborted', async () => {
+    const reason = new Error('stop');
+    await expect(
+      LocalCa.open(await freshDir(), { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
+  });
+
   it('refuses a partly populated directory', async () => {
     const dir = await freshDir();
     const material = LocalCa.create();

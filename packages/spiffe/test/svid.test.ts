@@ -12,7 +12,6 @@ import {
   parseCertificate,
   parseCertificates,
   refreshTime,
-  SpiffeError,
   SpiffeId,
   spiffeIdFromCertificate,
   spiffeIdFromX509,
@@ -24,6 +23,7 @@ import {
   X509Svid,
 } from '@mesh/spiffe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf } from './helpers/errors.js';
 import { tempDir } from './helpers/openssl.js';
 
 const exec = promisify(execFile);
@@ -56,16 +56,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SpiffeError);
-    return (err as SpiffeError).code;
-  }
-  return undefined;
-}
 
 describe('X.509-SVID parsing', () => {
   it('parses a PEM chain and a DER leaf into the same certificate', async () => {
