@@ -65,6 +65,20 @@ describe('parseCsr and LocalCa.signCsr refuse bad requests', () => {
     expect(ca.signCsr(csr)).toHaveLength(2);
   });
 
+  it('accepts a P-384 CSR and issues a certificate openssl verifies', async () => {
+    const csr = await opensslCsr(
+      ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'],
+      [`subjectAltName=critical,URI:${DEMO}`],
+    );
+    expect(parseCsr(csr).curve).toBe('P-384');
+    const [leaf, roots] = ca.signCsr(csr);
+    const res = await openssl(['verify', '-CAfile', '{dir}/root.pem', '{dir}/leaf.pem'], {
+      'root.pem': roots!,
+      'leaf.pem': leaf!,
+    });
+    expect(res.stdout).toMatch(/OK/);
+  });
+
   it('refuses an RSA CSR', async () => {
     const csr = await opensslCsr(['-newkey', 'rsa:2048'], [`subjectAltName=URI:${DEMO}`]);
     expect(codeOf(() => ca.signCsr(csr))).toBe('ERR_SPIFFE_CSR_KEY_UNSUPPORTED');
