@@ -194,6 +194,12 @@ export interface LabOptions {
   signal?: AbortSignal;
 }
 
+/** Loopback up; no duplicate address detection, so IPv6 addresses (link-local too) work at once. */
+async function prepare(ns: Netns): Promise<void> {
+  await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
+  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+}
+
 let labCounter = 0;
 const liveLabs = new Set<Lab>();
 let exitHookInstalled = false;
@@ -235,7 +241,7 @@ export class Lab {
     installExitHook();
     try {
       await runCommand(['ip', 'netns', 'add', node.name], { signal: options.signal });
-      await node.exec(['ip', 'link', 'set', 'lo', 'up']);
+      await prepare(node);
       await node.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       if (lab.ipv6) await node.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
       if (lab.bridge) {
@@ -273,7 +279,7 @@ export class Lab {
     this.pods.push(pod);
     const node = this.node;
     await runCommand(['ip', 'netns', 'add', pod.name]);
-    await pod.exec(['ip', 'link', 'set', 'lo', 'up']);
+    await prepare(pod);
     await node.exec(['ip', 'link', 'add', hostIface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name]);
     if (this.bridge) {
       await node.exec(['ip', 'link', 'set', hostIface, 'master', 'br0']);
