@@ -251,7 +251,7 @@ describe.runIf(ns.ok)('sockets created through the netns call', () => {
   });
 
   it('connect from the other namespace: the peer sees the pod address', async () => {
-    const server = net.createServer((c) => c.end(c.remoteAddress));
+    const server = net.createServer((c) => c.end(String(c.remoteAddress)));
     await new Promise<void>((r) =>
       server.listen({ fd: createListenSocket({ netns: lab.node.path, host: pod.gateway4, port: 0 }) }, r),
     );
