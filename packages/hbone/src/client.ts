@@ -387,9 +387,9 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     // A GOAWAY'd connection finishes its streams but never takes new ones.
     session.on('goaway', remove);
     session.once('close', remove);
-    let list = this.#pool.get(key);
-    if (!list) this.#pool.set(key, (list = []));
-    list.push(conn);
+    const list = this.#pool.get(key);
+    if (list) list.push(conn);
+    else this.#pool.set(key, [conn]);
     this.#armIdle(conn);
     return conn;
   }
