@@ -130,7 +130,7 @@ describe('HBONE mutual TLS', () => {
       const s = tlsConnect({
         host: '127.0.0.1',
         port: env.port,
-        ca: env.serverCert.roots,
+        ca: [...env.serverCert.roots],
         ALPNProtocols: ['h2'],
         rejectUnauthorized: false,
       });
