@@ -53,7 +53,7 @@ export function frame(
   type: number,
   flags: number,
   streamId: number,
-  payload = Buffer.alloc(0),
+  payload: Buffer = Buffer.alloc(0),
 ): Buffer {
   const h = Buffer.alloc(9);
   h.writeUIntBE(payload.length, 0, 3);
