@@ -631,6 +631,8 @@ export class HboneServer extends EventEmitter<ServerEvents> {
       try {
         decision = await this.#options.onConnect(request);
       } catch (err) {
+        // A stream that went away while the embedder decided needs no answer.
+        if (stream.destroyed || abort.signal.aborted) return;
         return this.#refuse(
           stream,
           503,
