@@ -39,6 +39,10 @@ export interface RunOptions {
   scenarioDir?: string;
   /** Override the whole-run budget. */
   runBudgetMs?: number;
+  /** Cap every scenario's budget (tests). */
+  maxScenarioMs?: number;
+  /** How long a scenario may take to stop after its signal aborted (default 5 s). */
+  graceMs?: number;
   /** Progress output (default: stderr). */
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -129,6 +133,24 @@ export function methodLines(quick: boolean): string[] {
   ];
 }
 
+function timeoutError(signal: AbortSignal): Error {
+  const reason = signal.reason as Error | undefined;
+  return Object.assign(new Error(reason?.message ?? 'aborted'), { timeout: true });
+}
+
+/** Rejects `graceMs` after `signal` aborts: a scenario that ignores its signal is abandoned. */
+function abandonAfterAbort(signal: AbortSignal, graceMs: number): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    signal.addEventListener(
+      'abort',
+      () => setTimeout(() => reject(timeoutError(signal)), graceMs),
+      {
+        once: true,
+      },
+    );
+  });
+}
+
 function stamp(d: Date): string {
   return d
     .toISOString()
@@ -191,7 +213,7 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
       continue;
     }
     const remaining = deadline - Date.now();
-    if (remaining < 10_000) {
+    if (remaining < Math.min(10_000, options.maxScenarioMs ?? 10_000)) {
       skip('whole-run time budget exhausted');
       continue;
     }
@@ -200,7 +222,12 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
       skip(unmet);
       continue;
     }
-    const budget = Math.min(scenarioBudgetMs(s, quick), remaining - GRACE_MS);
+    const graceMs = options.graceMs ?? GRACE_MS;
+    const budget = Math.min(
+      scenarioBudgetMs(s, quick),
+      remaining - graceMs,
+      options.maxScenarioMs ?? Number.POSITIVE_INFINITY,
+    );
     const controller = new AbortController();
     const timer = setTimeout(
       () => controller.abort(new Error(`time budget of ${Math.round(budget / 1000)} s exhausted`)),
@@ -221,29 +248,12 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
     log(`▶ ${s.name} (budget ${Math.round(budget / 1000)} s)`);
     let record: ScenarioRecord;
     try {
-      const aborted = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener(
-          'abort',
-          () =>
-            setTimeout(
-              () =>
-                reject(
-                  Object.assign(
-                    new Error(String((controller.signal.reason as Error)?.message ?? 'aborted')),
-                    { timeout: true },
-                  ),
-                ),
-              GRACE_MS,
-            ).unref(),
-          { once: true },
-        );
-      });
-      const result = await Promise.race([s.run(ctx), aborted]);
+      const result = await Promise.race([
+        s.run(ctx),
+        abandonAfterAbort(controller.signal, graceMs),
+      ]);
       const problems = validateMeasurements(result?.measurements);
-      if (controller.signal.aborted)
-        throw Object.assign(new Error(String((controller.signal.reason as Error)?.message)), {
-          timeout: true,
-        });
+      if (controller.signal.aborted) throw timeoutError(controller.signal);
       if (problems.length) {
         record = {
           ...base,

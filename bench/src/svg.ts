@@ -177,11 +177,11 @@ export function distributionChart(options: {
       const ty = py(t);
       parts.push(
         `<line x1="${plotX}" y1="${ty.toFixed(1)}" x2="${plotX + plotW}" y2="${ty.toFixed(1)}" stroke="#f3f4f6"/>`,
-        `<text x="${plotX - 6}" y="${(ty + 3).toFixed(1)}" font-size="10" text-anchor="end" fill="#6b7280">${formatNumber(t)}</text>`,
+        `<text x="${plotX - 6}" y="${(ty + 3).toFixed(1)}" font-size="10" text-anchor="end" fill="#6b7280">${Number(t.toPrecision(2))}</text>`,
       );
     }
     parts.push(
-      `<text x="14" y="${top + plotH / 2}" font-size="10" fill="#6b7280">${escapeXml(options.unit)}</text>`,
+      `<text x="${plotX - 6}" y="${top - 4}" font-size="10" text-anchor="end" fill="#6b7280">${escapeXml(options.unit)}</text>`,
     );
     panel.lines.forEach((line, i) => {
       const color = colors.get(line.series)!;

@@ -47,7 +47,11 @@ async function openssl(args: string[], signal?: AbortSignal): Promise<void> {
   }
 }
 
-/** Create a root CA and one leaf per identity with `openssl`. */
+/**
+ * Create a root CA and one leaf per identity with `openssl`. The directory also follows
+ * Istio's plug-in CA layout (`ca-cert.pem`, `ca-key.pem`, `root-cert.pem`, `cert-chain.pem`),
+ * so an embedded CA pointed at it issues certificates under the same root.
+ */
 export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
   const { dir, signal } = options;
   const days = String(options.days ?? 2);
@@ -77,6 +81,10 @@ export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
     ],
     signal,
   );
+  // Istio's plug-in CA layout, so a ztunnel's embedded CA can sign with the same root.
+  const caPem = await readFile(caPath, 'utf8');
+  await writeFile(join(dir, 'root-cert.pem'), caPem);
+  await writeFile(join(dir, 'cert-chain.pem'), caPem);
   const leaves: TestPki['leaves'] = {};
   let serial = 1;
   for (const [name, spiffeId] of Object.entries(options.identities)) {
@@ -129,5 +137,5 @@ export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
       keyPem: await readFile(keyPath, 'utf8'),
     };
   }
-  return { caPath, caPem: await readFile(caPath, 'utf8'), caKeyPath, leaves };
+  return { caPath, caPem, caKeyPath, leaves };
 }

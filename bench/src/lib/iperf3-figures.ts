@@ -9,7 +9,7 @@ import type { TrafficPath } from './suite.js';
 
 /**
  * `iperf3 1 stream · <path>` and `iperf3 8 streams · <path>` for every path that a plain TCP
- * client can enter (no SOCKS5). Baselines before a path are named in `compareTo`.
+ * client can enter (not SOCKS5). Baselines before a path are named in `compareTo`.
  */
 export async function iperf3Figures(
   ctx: ScenarioContext,
@@ -24,7 +24,7 @@ export async function iperf3Figures(
   try {
     for (const path of paths) {
       const hop = await path.setup(server.endpoint, 'sink', ctx.signal);
-      if (hop.dial.socks5 || hop.dial.localAddress) {
+      if (hop.dial.socks5) {
         await hop.close();
         continue;
       }

@@ -48,6 +48,8 @@ export interface Iperf3Options {
   streams?: number;
   /** Test length in seconds (`-t`, default 5). */
   seconds?: number;
+  /** Client source address (`-B`). */
+  bind?: string;
   /** Send buffer length (`-l`), e.g. `128K`. */
   length?: string;
   signal?: AbortSignal;
@@ -110,6 +112,7 @@ async function runIperf3Once(options: Iperf3Options): Promise<Iperf3Result> {
     '-J',
   ];
   if (options.length) args.push('-l', options.length);
+  if (options.bind) args.push('-B', options.bind);
   try {
     const { stdout } = await run('iperf3', args, {
       signal: options.signal,
