@@ -52,7 +52,10 @@ describe('runner over fixture scenarios', () => {
   });
 
   it('records a thrown error as a failure and goes on', () => {
-    expect(byName('fixture/throws')).toMatchObject({ status: 'failed', reason: 'boom from fixture' });
+    expect(byName('fixture/throws')).toMatchObject({
+      status: 'failed',
+      reason: 'boom from fixture',
+    });
   });
 
   it('rejects malformed measurements with every problem named', () => {
@@ -78,7 +81,9 @@ describe('runner over fixture scenarios', () => {
 
   it('writes JSON, a timestamped copy and Markdown with the ratio in words', async () => {
     const json = JSON.parse(await readFile(join(out, 'latest.json'), 'utf8')) as RunRecord;
-    expect(json.scenarios.map((s) => s.name).sort()).toEqual(run.scenarios.map((s) => s.name).sort());
+    expect(json.scenarios.map((s) => s.name).sort()).toEqual(
+      run.scenarios.map((s) => s.name).sort(),
+    );
     expect(json.machine.cores).toBeGreaterThan(0);
     expect(await readdir(join(out, 'runs'))).toHaveLength(1);
     const md = await readFile(join(out, 'latest.md'), 'utf8');
@@ -90,7 +95,13 @@ describe('runner over fixture scenarios', () => {
   it('filters scenarios by a case-insensitive regex on their names', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mesh-bench-filter-'));
     try {
-      const r = await runBench({ scenarioDir: FIXTURES, out: dir, quick: true, filter: 'OK$|skip', log: () => {} });
+      const r = await runBench({
+        scenarioDir: FIXTURES,
+        out: dir,
+        quick: true,
+        filter: 'OK$|skip',
+        log: () => {},
+      });
       expect(r.scenarios.map((s) => s.name).sort()).toEqual(['fixture/check-skip', 'fixture/ok']);
       expect(r.options.filter).toBe('OK$|skip');
     } finally {

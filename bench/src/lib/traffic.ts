@@ -168,7 +168,7 @@ async function listen(server: Server, host: string, port: number): Promise<Runni
 export async function startSink(
   options: { host?: string; port?: number } = {},
 ): Promise<RunningServer> {
-  const server = createServer({ noDelay: true }, (socket) => {
+  const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     let count = 0;
     socket.on('data', (chunk: Buffer) => {
       count += chunk.length;
