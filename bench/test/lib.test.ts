@@ -262,8 +262,8 @@ describe('tool configuration', () => {
       LOCAL_XDS_PATH: '/x.yaml',
       XDS_ADDRESS: '',
       UNSTABLE_ENABLE_SOCKS5: 'true',
-      MESH_INBOUND_ADDR: '127.1.2.3:15008',
-      MESH_SOCKS5_ADDR: '127.1.2.3:15080',
+      ZTUNNEL_INBOUND_ADDRESS: '127.1.2.3:15008',
+      ZTUNNEL_SOCKS5_ADDRESS: '127.1.2.3:15080',
     });
     const config = JSON.parse(localConfig([w])) as { workloads: Array<Record<string, unknown>> };
     expect(config.workloads[0]).toMatchObject({

@@ -88,8 +88,8 @@ export function localConfig(workloads: ZtunnelWorkload[], trustDomain = 'cluster
 
 /**
  * Environment of one ztunnel: Istio's variables (Appendix A) for dedicated mode from a local
- * file with xDS off, plus this project's extensions (`MESH_*`) for listener addresses and the
- * embedded CA directory (documented in the ztunnel configuration reference).
+ * file with xDS off, plus `@mesh/ztunnel`'s extensions (`ZTUNNEL_*_ADDRESS` listener addresses,
+ * `ZTUNNEL_CA_DIR` embedded CA directory; see its configuration reference).
  */
 export function ztunnelEnv(options: {
   workload: ZtunnelWorkload;
@@ -112,16 +112,16 @@ export function ztunnelEnv(options: {
     INSTANCE_IP: ip,
     UNSTABLE_ENABLE_SOCKS5: String(options.socks5),
     IPV6_ENABLED: 'false',
-    MESH_CA_DIR: options.caDir,
-    MESH_ADMIN_ADDR: `${ip}:${ZTUNNEL_PORTS.admin}`,
-    MESH_OUTBOUND_ADDR: `${ip}:${ZTUNNEL_PORTS.outbound}`,
-    MESH_INBOUND_PLAINTEXT_ADDR: `${ip}:${ZTUNNEL_PORTS.inboundPlaintext}`,
-    MESH_INBOUND_ADDR: `${ip}:${ZTUNNEL_PORTS.inbound}`,
-    MESH_STATS_ADDR: `${ip}:${ZTUNNEL_PORTS.stats}`,
-    MESH_READINESS_ADDR: `${ip}:${ZTUNNEL_PORTS.readiness}`,
-    MESH_SOCKS5_ADDR: `${ip}:${ZTUNNEL_PORTS.socks5}`,
+    ZTUNNEL_CA_DIR: options.caDir,
+    ZTUNNEL_ADMIN_ADDRESS: `${ip}:${ZTUNNEL_PORTS.admin}`,
+    ZTUNNEL_OUTBOUND_ADDRESS: `${ip}:${ZTUNNEL_PORTS.outbound}`,
+    ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: `${ip}:${ZTUNNEL_PORTS.inboundPlaintext}`,
+    ZTUNNEL_INBOUND_ADDRESS: `${ip}:${ZTUNNEL_PORTS.inbound}`,
+    ZTUNNEL_STATS_ADDRESS: `${ip}:${ZTUNNEL_PORTS.stats}`,
+    ZTUNNEL_READINESS_ADDRESS: `${ip}:${ZTUNNEL_PORTS.readiness}`,
+    ZTUNNEL_SOCKS5_ADDRESS: `${ip}:${ZTUNNEL_PORTS.socks5}`,
     LOG_FORMAT: 'json',
-    RUST_LOG: 'warn',
+    LOG_LEVEL: 'warn',
   };
 }
 
