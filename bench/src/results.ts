@@ -224,3 +224,56 @@ export function renderMarkdown(run: RunRecord, charts: string[] = []): string {
   }
   return lines.join('\n');
 }
+
+export const README_START = '<!-- bench-results:start -->';
+export const README_END = '<!-- bench-results:end -->';
+
+/**
+ * The condensed results for `bench/README.md`: where and when, the charts, and each scenario's
+ * figures with their ratios (details stay in `results/latest.md`).
+ */
+export function renderReadmeSection(
+  run: RunRecord,
+  charts: string[],
+  resultsPath = 'results',
+): string {
+  const m = run.machine;
+  const lines = [
+    README_START,
+    '',
+    `Run ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC${m.commit ? ` at commit ${m.commit}` : ''} on ${m.cpuModel} (${m.cores} CPUs, shared), ${m.kernel}, Node ${m.node} (OpenSSL ${m.nodeOpenssl}), stunnel ${m.stunnel ?? '-'}, ${m.iperf3 ?? 'no iperf3'}; load average at start ${m.loadAverage.join(' / ')}. Full tables: [${resultsPath}/latest.md](${resultsPath}/latest.md), raw: [${resultsPath}/latest.json](${resultsPath}/latest.json).`,
+    '',
+  ];
+  for (const c of charts) lines.push(`![${c.replace(/\.svg$/, '')}](${resultsPath}/${c})`, '');
+  for (const s of run.scenarios) {
+    if (s.status !== 'ok') {
+      lines.push(
+        `**${s.name}**: ${s.status}${s.reason ? ` (${s.reason.split('\n')[0]})` : ''}`,
+        '',
+      );
+      continue;
+    }
+    lines.push(
+      `**${s.name}**: ${s.description}`,
+      '',
+      '| Figure | Value | Against baselines |',
+      '|---|---:|---|',
+    );
+    for (const x of s.measurements) {
+      lines.push(
+        `| ${cell(x.name)} | ${formatNumber(x.value)} ${x.unit} | ${cell(ratioText(x))} |`,
+      );
+    }
+    lines.push('');
+  }
+  lines.push(README_END);
+  return lines.join('\n');
+}
+
+/** Replace the marked results section of a README text (unchanged when markers are missing). */
+export function replaceReadmeSection(readme: string, section: string): string {
+  const a = readme.indexOf(README_START);
+  const b = readme.indexOf(README_END);
+  if (a < 0 || b < a) return readme;
+  return readme.slice(0, a) + section + readme.slice(b + README_END.length);
+}

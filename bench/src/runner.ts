@@ -4,9 +4,9 @@
  */
 
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildCharts } from './charts.js';
 import { killAllChildren } from './lib/children.js';
@@ -15,6 +15,8 @@ import { machineInfo } from './machine.js';
 import {
   type RunRecord,
   renderMarkdown,
+  renderReadmeSection,
+  replaceReadmeSection,
   type ScenarioRecord,
   validateMeasurements,
   withRatios,
@@ -312,32 +314,28 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
     method: methodLines(quick),
     scenarios: records,
   };
-  await writeResults(run, out);
+  const charts = await writeResults(run, out);
+  // A complete full run into the repository's results also refreshes the README's section.
+  if (!quick && !options.filter && !options.scenarioDir && resolve(out) === resolve(DEFAULT_OUT)) {
+    const readmePath = fileURLToPath(new URL('../README.md', import.meta.url));
+    const readme = await readFile(readmePath, 'utf8');
+    await writeFile(readmePath, replaceReadmeSection(readme, renderReadmeSection(run, charts)));
+  }
   return run;
 }
 
-/** Write `latest.json`, `runs/<time>.json`, `latest.md` and the charts into `out`. */
+/**
+ * Write `latest.json`, `runs/<time>.json`, `latest.md` and the charts into `out`; resolves with
+ * the chart file names.
+ */
 export async function writeResults(run: RunRecord, out: string): Promise<string[]> {
   await mkdir(join(out, 'runs'), { recursive: true });
   const json = `${JSON.stringify(run, null, 2)}\n`;
-  const written = [
-    join(out, 'latest.json'),
-    join(out, 'runs', `${stamp(new Date(run.startedAt))}.json`),
-  ];
-  await writeFile(written[0]!, json);
-  await writeFile(written[1]!, json);
+  await writeFile(join(out, 'latest.json'), json);
+  await writeFile(join(out, 'runs', `${stamp(new Date(run.startedAt))}.json`), json);
   const charts = buildCharts(run);
-  for (const c of charts) {
-    await writeFile(join(out, c.file), c.svg);
-    written.push(join(out, c.file));
-  }
-  await writeFile(
-    join(out, 'latest.md'),
-    renderMarkdown(
-      run,
-      charts.map((c) => c.file),
-    ),
-  );
-  written.push(join(out, 'latest.md'));
-  return written;
+  for (const c of charts) await writeFile(join(out, c.file), c.svg);
+  const files = charts.map((c) => c.file);
+  await writeFile(join(out, 'latest.md'), renderMarkdown(run, files));
+  return files;
 }

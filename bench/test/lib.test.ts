@@ -5,8 +5,12 @@ import { percentile, summarize } from '../src/lib/stats.js';
 import { stunnelConfig } from '../src/lib/stunnel.js';
 import { localConfig, ztunnelEnv } from '../src/lib/ztunnel.js';
 import {
+  README_END,
+  README_START,
   type RunRecord,
   renderMarkdown,
+  renderReadmeSection,
+  replaceReadmeSection,
   validateMeasurements,
   withRatios,
 } from '../src/results.js';
@@ -167,6 +171,15 @@ describe('results', () => {
     const md = renderMarkdown(run, ['latency.svg']);
     expect(md).toContain('| lat · a\\|b | 1.00 | ms | 1.00 | 2.00 | 3.00 |');
     expect(md).toContain('![latency](latency.svg)');
+
+    const section = renderReadmeSection(run, ['latency.svg']);
+    expect(section).toContain('![latency](results/latency.svg)');
+    const readme = `intro\n${README_START}\nold\n${README_END}\noutro\n`;
+    const updated = replaceReadmeSection(readme, section);
+    expect(updated).not.toContain('old');
+    expect(updated.startsWith('intro\n')).toBe(true);
+    expect(updated.endsWith(`${README_END}\noutro\n`)).toBe(true);
+    expect(replaceReadmeSection('no markers', section)).toBe('no markers');
   });
 });
 
