@@ -256,6 +256,11 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
       ]);
       const problems = validateMeasurements(result?.measurements);
       if (controller.signal.aborted) throw timeoutError(controller.signal);
+      if (!problems.length && Array.isArray(result.measurements) && !result.measurements.length) {
+        problems.push(
+          `returned no measurements${result.notes?.length ? ` (${result.notes[0]})` : ''}`,
+        );
+      }
       if (problems.length) {
         record = {
           ...base,

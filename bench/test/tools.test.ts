@@ -11,6 +11,7 @@ import { createTestPki, type TestPki } from '../src/lib/certs.js';
 import { killAllChildren } from '../src/lib/children.js';
 import { runIperf3, startIperf3Server } from '../src/lib/iperf3.js';
 import { startStunnelPair } from '../src/lib/stunnel.js';
+import { comparePaths, directPath, type TrafficPath } from '../src/lib/suite.js';
 import {
   type RunningServer,
   runBulk,
@@ -20,6 +21,7 @@ import {
   startSink,
 } from '../src/lib/traffic.js';
 import { loopbackNodes, startZtunnelPair, ztunnelPath } from '../src/lib/ztunnel.js';
+import type { ScenarioContext } from '../src/scenario.js';
 
 const has = (cmd: string) => {
   try {
@@ -213,5 +215,53 @@ describe('ztunnel pair harness', () => {
     }
     const profiles = await readdir(join(dir, 'zt-profiles'));
     expect(profiles.filter((f) => f.endsWith('.cpuprofile')).length).toBe(2);
+  });
+});
+
+describe('comparePaths', () => {
+  it('measures every figure on the paths that work and notes the path that does not', async () => {
+    const server = await Agent.start({ name: 'suite server agent' });
+    const client = await Agent.start({ name: 'suite client agent' });
+    const broken: TrafficPath = {
+      name: 'broken',
+      setup: async () => ({
+        dial: { target: { host: '127.0.0.1', port: 1 } },
+        processes: [],
+        close: async () => {},
+      }),
+    };
+    const ctx: ScenarioContext = {
+      quick: true,
+      profile: false,
+      profileDir: dir,
+      tmpDir: dir,
+      signal: AbortSignal.timeout(60_000),
+      log: () => {},
+    };
+    try {
+      const r = await comparePaths(ctx, {
+        paths: [directPath(), broken],
+        serverAgent: server,
+        clientAgent: client,
+        sizes: { bulkMs: 50, fixedMs: 50, saturateMs: 50, connRateMs: 50 },
+      });
+      const names = r.measurements.map((m) => m.name);
+      expect(names).toEqual(
+        expect.arrayContaining([
+          'throughput 1 conn · direct TCP',
+          'throughput 8 conns · direct TCP',
+          'latency @400 rps · direct TCP',
+          'latency saturated (4 conns) · direct TCP',
+          'new connections/s · direct TCP',
+        ]),
+      );
+      expect(names.filter((n) => n.endsWith('· broken'))).toEqual([]);
+      expect(r.notes.filter((n) => n.includes('via broken failed')).length).toBeGreaterThanOrEqual(
+        5,
+      );
+    } finally {
+      await client.close();
+      await server.close();
+    }
   });
 });

@@ -114,44 +114,56 @@ function meterAll(processes: MeteredProcess[]) {
   };
 }
 
+/** What {@link comparePaths} measured, and what went wrong on the way. */
+export interface SuiteResult {
+  measurements: Measurement[];
+  /** One line per figure that failed on a path (the other paths and figures still ran). */
+  notes: string[];
+}
+
 /**
- * Run the standard figures over every path and return measurements named
- * `<figure> · <path>`. Each non-baseline path (and each baseline after the first) names the
- * baselines before it in `compareTo`.
+ * Run the standard figures over every path; measurements are named `<figure> · <path>`, and
+ * each names the baselines before it that have the same figure in `compareTo`. A figure that
+ * fails on one path becomes a note and the run goes on; an abort stops everything.
  */
 export async function comparePaths(
   ctx: ScenarioContext,
   options: ComparePathsOptions,
-): Promise<Measurement[]> {
+): Promise<SuiteResult> {
   const sizes = { ...suiteSizes(ctx.quick), ...options.sizes };
   const figures = new Set(options.figures ?? ['bulk', 'latency', 'connRate', 'idle']);
   const { paths, clientAgent, serverAgent } = options;
   const host = options.serverHost ?? '127.0.0.1';
   const signal = ctx.signal;
   const out: Measurement[] = [];
-  const baselinesBefore = (i: number) =>
-    paths
+  const notes: string[] = [];
+  const push = (figure: string, i: number, m: Omit<Measurement, 'name' | 'compareTo'>) => {
+    const base = paths
       .slice(0, i)
       .filter((p) => p.baseline)
-      .map((p) => p.name);
-  const push = (
-    figure: string,
-    i: number,
-    m: Omit<Measurement, 'name' | 'compareTo'>,
-    compare = true,
-  ) => {
-    const base = baselinesBefore(i)
-      .map((b) => `${figure} · ${b}`)
-      .filter((b) => out.some((m) => m.name === b));
+      .map((p) => `${figure} · ${p.name}`)
+      .filter((b) => out.some((x) => x.name === b));
     out.push({
       name: `${figure} · ${paths[i]!.name}`,
       ...m,
-      ...(compare && base.length ? { compareTo: base } : {}),
+      ...(base.length ? { compareTo: base } : {}),
     });
+  };
+  /** Run one figure on one path; a failure becomes a note unless the scenario was aborted. */
+  const attempt = async (what: string, i: number, fn: () => Promise<void>) => {
+    ctx.log(`${what} via ${paths[i]!.name}`);
+    try {
+      await fn();
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const message = (err as Error).message?.split('\n')[0] ?? String(err);
+      notes.push(`${what} via ${paths[i]!.name} failed: ${message}`);
+      ctx.log(`  failed: ${message}`);
+    }
   };
 
   const servers: AgentServer[] = [];
-  const hops: PathHop[][] = [];
+  const hops: Array<{ sink: PathHop; echo: PathHop }> = [];
   try {
     const sink = await serverAgent.sink(host);
     servers.push(sink);
@@ -159,205 +171,213 @@ export async function comparePaths(
     servers.push(echo);
     for (const path of paths) {
       const toSink = await path.setup({ host: sink.host, port: sink.port }, 'sink', signal);
-      hops.push([toSink]);
-      hops[hops.length - 1]!.push(
-        await path.setup({ host: echo.host, port: echo.port }, 'echo', signal),
-      );
+      try {
+        hops.push({
+          sink: toSink,
+          echo: await path.setup({ host: echo.host, port: echo.port }, 'echo', signal),
+        });
+      } catch (err) {
+        await toSink.close().catch(() => {});
+        throw err;
+      }
     }
 
     if (figures.has('bulk')) {
-      for (const [i] of paths.entries()) {
-        for (const p of hops[i]![0]!.processes) resetPeakRss(p.pid);
-      }
-      const cpuPerGb: Array<{
-        cpuSeconds: number;
-        bytes: number;
-        each: Array<{ name: string; cpuSeconds: number }>;
-      }> = paths.map(() => ({ cpuSeconds: 0, bytes: 0, each: [] }));
+      for (const hop of hops) for (const p of hop.sink.processes) resetPeakRss(p.pid);
+      const totals = paths.map(() => ({ bytes: 0, cpu: new Map<string, number>() }));
       for (const connections of [1, 8]) {
         const figure = `throughput ${connections} conn${connections > 1 ? 's' : ''}`;
-        for (const [i, path] of paths.entries()) {
-          ctx.log(`${figure} via ${path.name}`);
-          const hop = hops[i]![0]!;
-          const meter = meterAll(hop.processes);
-          meter.start();
-          const r = await clientAgent.bulk(
-            { dial: hop.dial, connections, durationMs: sizes.bulkMs },
-            signal,
-          );
-          const cpu = meter.stop();
-          const acc = cpuPerGb[i]!;
-          acc.cpuSeconds += cpu.cpuSeconds;
-          acc.bytes += r.bytes;
-          for (const e of cpu.each) {
-            const prev = acc.each.find((x) => x.name === e.name);
-            if (prev) prev.cpuSeconds += e.cpuSeconds;
-            else acc.each.push({ name: e.name, cpuSeconds: e.cpuSeconds });
-          }
-          push(figure, i, {
-            unit: 'Gb/s',
-            value: r.gbps,
-            better: 'higher',
-            extra: { bytes: r.bytes, seconds: r.seconds, 'proxy CPU s': cpu.cpuSeconds },
+        for (const i of paths.keys()) {
+          await attempt(figure, i, async () => {
+            const hop = hops[i]!.sink;
+            const meter = meterAll(hop.processes);
+            meter.start();
+            const r = await clientAgent.bulk(
+              { dial: hop.dial, connections, durationMs: sizes.bulkMs },
+              signal,
+            );
+            const cpu = meter.stop();
+            totals[i]!.bytes += r.bytes;
+            for (const e of cpu.each)
+              totals[i]!.cpu.set(e.name, (totals[i]!.cpu.get(e.name) ?? 0) + e.cpuSeconds);
+            push(figure, i, {
+              unit: 'Gb/s',
+              value: r.gbps,
+              better: 'higher',
+              extra: { bytes: r.bytes, seconds: r.seconds, 'proxy CPU s': cpu.cpuSeconds },
+            });
           });
         }
       }
-      for (const [i, path] of paths.entries()) {
-        const hop = hops[i]![0]!;
-        if (!hop.processes.length) continue;
-        const acc = cpuPerGb[i]!;
+      for (const [i, hop] of hops.entries()) {
+        const { bytes, cpu } = totals[i]!;
+        if (!hop.sink.processes.length || bytes === 0) continue;
+        const gb = bytes / 1e9;
         const extra: Record<string, number> = {};
-        for (const e of acc.each) extra[`${e.name} CPU s/GB`] = e.cpuSeconds / (acc.bytes / 1e9);
-        push('CPU per GB', i, {
-          unit: 'CPU-s/GB',
-          value: acc.cpuSeconds / (acc.bytes / 1e9),
-          better: 'lower',
-          extra,
-        });
-        const rss: Record<string, number> = {};
         let total = 0;
-        for (const p of hop.processes) {
-          const peak = sampleProcess(p.pid).peakRssBytes / MiB;
-          rss[`${p.name} MiB`] = peak;
-          total += peak;
+        for (const [name, seconds] of cpu) {
+          extra[`${name} CPU-s/GB`] = seconds / gb;
+          total += seconds;
         }
-        push('peak RSS under bulk (all proxies)', i, {
+        push('CPU per GB', i, { unit: 'CPU-s/GB', value: total / gb, better: 'lower', extra });
+        const rss: Record<string, number> = {};
+        let peak = 0;
+        for (const p of hop.sink.processes) {
+          const mib = sampleProcess(p.pid).peakRssBytes / MiB;
+          rss[`${p.name} MiB`] = mib;
+          peak += mib;
+        }
+        push('peak RSS under bulk, all proxies', i, {
           unit: 'MiB',
-          value: total,
+          value: peak,
           better: 'lower',
           extra: rss,
         });
-        void path;
       }
     }
 
     if (figures.has('latency')) {
       const fixedFigure = `latency @${sizes.fixedRate} rps`;
-      const direct: Record<string, LatencySummary> = {};
-      for (const [i, path] of paths.entries()) {
-        ctx.log(`${fixedFigure} via ${path.name}`);
-        const hop = hops[i]![1]!;
-        const meter = meterAll(hop.processes);
-        meter.start();
-        const r = await clientAgent.latency(
-          {
-            dial: hop.dial,
-            connections: sizes.fixedConnections,
-            rate: sizes.fixedRate,
-            durationMs: sizes.fixedMs,
-          },
-          signal,
-        );
-        const cpu = meter.stop();
-        push(fixedFigure, i, {
-          unit: 'ms',
-          value: r.latencyMs.p50,
-          better: 'lower',
-          extra: latencyExtra(r.latencyMs, r.rps),
-        });
-        if (i === 0) direct.fixed = r.latencyMs;
-        else if (direct.fixed) {
-          push(`added latency @${sizes.fixedRate} rps`, i, {
-            unit: 'ms',
-            value: r.latencyMs.p50 - direct.fixed.p50,
-            better: 'lower',
-            extra: {
-              p50: r.latencyMs.p50 - direct.fixed.p50,
-              p90: r.latencyMs.p90 - direct.fixed.p90,
-              p99: r.latencyMs.p99 - direct.fixed.p99,
+      let direct: LatencySummary | undefined;
+      for (const i of paths.keys()) {
+        await attempt(fixedFigure, i, async () => {
+          const hop = hops[i]!.echo;
+          const meter = meterAll(hop.processes);
+          meter.start();
+          const r = await clientAgent.latency(
+            {
+              dial: hop.dial,
+              connections: sizes.fixedConnections,
+              rate: sizes.fixedRate,
+              durationMs: sizes.fixedMs,
             },
-          });
-        }
-        if (hop.processes.length) {
-          const extra: Record<string, number> = {};
-          for (const e of cpu.each) extra[`${e.name} CPU s`] = e.cpuSeconds;
-          push('CPU per 1,000 requests', i, {
-            unit: 'CPU-s/1k req',
-            value: cpu.cpuSeconds / (r.requests / 1000),
+            signal,
+          );
+          const cpu = meter.stop();
+          push(fixedFigure, i, {
+            unit: 'ms',
+            value: r.latencyMs.p50,
             better: 'lower',
-            extra,
+            extra: latencyExtra(r.latencyMs, r.rps),
           });
-        }
-      }
-      for (const [i, path] of paths.entries()) {
-        ctx.log(`saturated latency via ${path.name}`);
-        const r = await clientAgent.latency(
-          {
-            dial: hops[i]![1]!.dial,
-            connections: sizes.saturateConnections,
-            durationMs: sizes.saturateMs,
-          },
-          signal,
-        );
-        push(`latency saturated (${sizes.saturateConnections} conns)`, i, {
-          unit: 'ms',
-          value: r.latencyMs.p50,
-          better: 'lower',
-          extra: latencyExtra(r.latencyMs, r.rps),
+          if (i === 0 && !hop.processes.length) direct = r.latencyMs;
+          else if (direct) {
+            const added = {
+              p50: r.latencyMs.p50 - direct.p50,
+              p90: r.latencyMs.p90 - direct.p90,
+              p99: r.latencyMs.p99 - direct.p99,
+            };
+            push(`added latency @${sizes.fixedRate} rps`, i, {
+              unit: 'ms',
+              value: added.p50,
+              better: 'lower',
+              extra: added,
+            });
+          }
+          if (hop.processes.length) {
+            const extra: Record<string, number> = {};
+            for (const e of cpu.each) extra[`${e.name} CPU s`] = e.cpuSeconds;
+            push('CPU per 1,000 requests', i, {
+              unit: 'CPU-s/1k req',
+              value: cpu.cpuSeconds / (r.requests / 1000),
+              better: 'lower',
+              extra,
+            });
+          }
         });
-        push(`requests/s saturated (${sizes.saturateConnections} conns)`, i, {
-          unit: 'req/s',
-          value: r.rps,
-          better: 'higher',
+      }
+      const saturated = `latency saturated (${sizes.saturateConnections} conns)`;
+      for (const i of paths.keys()) {
+        await attempt(saturated, i, async () => {
+          const r = await clientAgent.latency(
+            {
+              dial: hops[i]!.echo.dial,
+              connections: sizes.saturateConnections,
+              durationMs: sizes.saturateMs,
+            },
+            signal,
+          );
+          push(saturated, i, {
+            unit: 'ms',
+            value: r.latencyMs.p50,
+            better: 'lower',
+            extra: latencyExtra(r.latencyMs, r.rps),
+          });
+          push(`requests/s saturated (${sizes.saturateConnections} conns)`, i, {
+            unit: 'req/s',
+            value: r.rps,
+            better: 'higher',
+          });
         });
       }
     }
 
     if (figures.has('connRate')) {
-      for (const [i, path] of paths.entries()) {
-        ctx.log(`new connections via ${path.name}`);
-        const r = await clientAgent.connRate(
-          {
-            dial: hops[i]![1]!.dial,
-            concurrency: sizes.connRateConcurrency,
-            durationMs: sizes.connRateMs,
-          },
-          signal,
-        );
-        push('new connections/s', i, {
-          unit: 'conn/s',
-          value: r.perSecond,
-          better: 'higher',
-          extra: {
-            connections: r.connections,
-            'setup p50 ms': r.setupMs.p50,
-            'setup p99 ms': r.setupMs.p99,
-          },
+      for (const i of paths.keys()) {
+        await attempt('new connections/s', i, async () => {
+          const r = await clientAgent.connRate(
+            {
+              dial: hops[i]!.echo.dial,
+              concurrency: sizes.connRateConcurrency,
+              durationMs: sizes.connRateMs,
+            },
+            signal,
+          );
+          push('new connections/s', i, {
+            unit: 'conn/s',
+            value: r.perSecond,
+            better: 'higher',
+            extra: {
+              connections: r.connections,
+              'setup p50 ms': r.setupMs.p50,
+              'setup p99 ms': r.setupMs.p99,
+            },
+          });
         });
       }
     }
 
     if (figures.has('idle') && sizes.idleTunnels > 0) {
-      for (const [i, path] of paths.entries()) {
-        const hop = hops[i]![1]!;
-        if (!hop.processes.length) continue;
-        ctx.log(`${sizes.idleTunnels} idle connections via ${path.name}`);
-        const rss = () => hop.processes.reduce((a, p) => a + sampleProcess(p.pid).rssBytes, 0);
-        const before = rss();
-        const idle = await clientAgent.idle({ dial: hop.dial, count: sizes.idleTunnels }, signal);
-        // Let lazily freed buffers settle before reading RSS.
-        await new Promise((r) => setTimeout(r, ctx.quick ? 50 : 500));
-        const after = rss();
-        const extra: Record<string, number> = {
-          tunnels: idle.count,
-          'RSS before MiB': before / MiB,
-          'RSS after MiB': after / MiB,
-        };
-        for (const p of hop.processes) extra[`${p.name} threads`] = sampleProcess(p.pid).threads;
-        await idle.close();
-        push('RSS per idle connection', i, {
-          unit: 'KiB/conn',
-          value: (after - before) / 1024 / idle.count,
-          better: 'lower',
-          extra,
+      for (const [i, hop] of hops.entries()) {
+        const processes = hop.echo.processes;
+        if (!processes.length) continue;
+        await attempt(`${sizes.idleTunnels} idle connections`, i, async () => {
+          const rss = () => processes.reduce((a, p) => a + sampleProcess(p.pid).rssBytes, 0);
+          const before = rss();
+          const idle = await clientAgent.idle(
+            { dial: hop.echo.dial, count: sizes.idleTunnels },
+            signal,
+          );
+          try {
+            // Let the proxies settle (lazy allocations, freed handshake buffers) before reading.
+            await new Promise((r) => setTimeout(r, ctx.quick ? 50 : 500));
+            const after = rss();
+            const extra: Record<string, number> = {
+              connections: idle.count,
+              'RSS before MiB': before / MiB,
+              'RSS after MiB': after / MiB,
+            };
+            for (const p of processes) extra[`${p.name} threads`] = sampleProcess(p.pid).threads;
+            push('RSS per idle connection', i, {
+              unit: 'KiB/conn',
+              value: (after - before) / 1024 / idle.count,
+              better: 'lower',
+              extra,
+            });
+          } finally {
+            await idle.close();
+          }
         });
       }
     }
   } finally {
-    for (const list of hops) for (const hop of list) await hop.close().catch(() => {});
+    for (const hop of hops) {
+      await hop.sink.close().catch(() => {});
+      await hop.echo.close().catch(() => {});
+    }
     for (const s of servers) await s.close().catch(() => {});
   }
-  return out;
+  return { measurements: out, notes };
 }
 
 /** The direct-TCP path: the client connects to the server itself. */

@@ -38,11 +38,12 @@ const scenario: Scenario = {
     const serverAgent = await Agent.start({ name: 'server agent', signal: ctx.signal });
     const clientAgent = await Agent.start({ name: 'client agent', signal: ctx.signal });
     try {
-      const measurements = await comparePaths(ctx, { paths, serverAgent, clientAgent });
+      const { measurements, notes } = await comparePaths(ctx, { paths, serverAgent, clientAgent });
       measurements.push(...(await iperf3Figures(ctx, paths)));
       return {
         measurements,
         notes: [
+          ...notes,
           'Node agents: a sink/echo process and a client process; every figure runs each path in turn.',
           'stunnel4: TLS 1.3 only, AES-256-GCM/AES-128-GCM, mutual auth, TCP_NODELAY, no session resumption.',
           'Latency: 1 KiB request/response; value = p50, percentiles in the distribution chart.',

@@ -60,7 +60,7 @@ const scenario: Scenario = {
         stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
         ztunnelPath(pair),
       ];
-      const measurements = await comparePaths(ctx, {
+      const { measurements, notes } = await comparePaths(ctx, {
         paths,
         serverAgent,
         clientAgent,
@@ -70,6 +70,7 @@ const scenario: Scenario = {
       return {
         measurements,
         notes: [
+          ...notes,
           `Nodes emulated on loopback: client ${clientIp}, server ${serverIp}; ztunnel in dedicated mode, local config, shared embedded CA (P-256 root made with openssl).`,
           'The client enters the client ztunnel through SOCKS5 (no root needed); new connections each open an HBONE stream on the pooled mTLS connection, while stunnel4 handshakes every connection.',
           'iperf3 cannot speak SOCKS5, so iperf3 figures cover direct TCP and stunnel4 only.',
