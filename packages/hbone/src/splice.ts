@@ -59,6 +59,8 @@ export class Splice {
   readonly done: Promise<SpliceResult>;
   #error: Error | undefined;
   #open = 2;
+  #corkedA = false;
+  #corkedB = false;
   #resolve!: (r: SpliceResult) => void;
 
   constructor(
@@ -68,12 +70,33 @@ export class Splice {
     this.done = new Promise((resolve) => {
       this.#resolve = resolve;
     });
+    // Chunks that arrive in one tick (e.g. every DATA frame decoded from one TLS read) leave
+    // in one writev: cork on the first, uncork once the event loop has drained this I/O
+    // phase (each DATA chunk is its own callback from C++, so nextTick would fire per chunk).
+    const uncorkA = () => {
+      this.#corkedA = false;
+      a.uncork();
+    };
+    const uncorkB = () => {
+      this.#corkedB = false;
+      b.uncork();
+    };
     a.on('data', (chunk: Buffer) => {
       this.bytesAtoB += chunk.length;
+      if (!this.#corkedB) {
+        this.#corkedB = true;
+        b.cork();
+        setImmediate(uncorkB);
+      }
       if (!b.write(chunk)) a.pause();
     });
     b.on('data', (chunk: Buffer) => {
       this.bytesBtoA += chunk.length;
+      if (!this.#corkedA) {
+        this.#corkedA = true;
+        a.cork();
+        setImmediate(uncorkA);
+      }
       if (!a.write(chunk)) b.pause();
     });
     a.on('drain', () => b.resume());
