@@ -39,7 +39,7 @@ const scenario: Scenario = {
         paths: [
           directPath(),
           stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
-          hbonePath({ pki, fresh: true, name: 'hbone fresh conn' }),
+          hbonePath({ pki, dir: ctx.tmpDir, fresh: true, name: 'hbone fresh conn' }),
         ],
         serverAgent,
         clientAgent,

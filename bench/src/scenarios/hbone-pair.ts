@@ -40,7 +40,11 @@ const scenario: Scenario = {
         paths: [
           directPath(),
           stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
-          hbonePath({ pki, ...(ctx.profile ? { profile: { dir: ctx.profileDir } } : {}) }),
+          hbonePath({
+            pki,
+            dir: ctx.tmpDir,
+            ...(ctx.profile ? { profile: { dir: ctx.profileDir } } : {}),
+          }),
         ],
         serverAgent,
         clientAgent,
