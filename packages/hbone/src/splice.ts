@@ -101,8 +101,8 @@ export class Splice {
     });
     a.on('drain', () => b.resume());
     b.on('drain', () => a.resume());
-    a.on('end', () => this.#eof(b));
-    b.on('end', () => this.#eof(a));
+    a.on('end', () => this.#onEnd(a, b));
+    b.on('end', () => this.#onEnd(b, a));
     this.#watch(a, b);
     this.#watch(b, a);
   }
@@ -112,6 +112,17 @@ export class Splice {
     if (error && !this.#error) this.#error = error;
     abort(this.a);
     abort(this.b);
+  }
+
+  #onEnd(src: Duplex, dst: Duplex): void {
+    if (!isH2Stream(src)) return this.#eof(dst);
+    // Node ends an HTTP/2 stream's readable side for END_STREAM and for RST_STREAM alike;
+    // the reset code is known once the current I/O phase is done.
+    setImmediate(() => {
+      const code = src.rstCode;
+      if (code === undefined || code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL)
+        this.#eof(dst);
+    });
   }
 
   #eof(dst: Duplex): void {
