@@ -646,10 +646,19 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     expected: Set<string>,
   ): Promise<ClientTunnel> {
     const outer = options.through!;
-    const { session, peer } = await raceSignal(
-      this.#dial(options, expected, outer),
-      options.signal,
-    );
+    const dialing = this.#dial(options, expected, outer);
+    let dialed: Awaited<typeof dialing>;
+    try {
+      dialed = await raceSignal(dialing, options.signal);
+    } catch (err) {
+      // The caller gave up: whatever the dial still produces is not wanted.
+      dialing.then(
+        ({ session }) => session.destroy(),
+        () => {},
+      );
+      throw err;
+    }
+    const { session, peer } = dialed;
     this.#unpooled.add(session);
     session.once('close', () => {
       this.#unpooled.delete(session);
@@ -673,6 +682,10 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     authority: string,
     conn?: Connection,
   ): Promise<ClientTunnel> {
+    if (options.signal?.aborted) {
+      if (conn) this.#release(conn);
+      return Promise.reject(options.signal.reason);
+    }
     const traceparent = options.traceparent ?? newTraceparent();
     const headers: OutgoingHttpHeaders = {
       ...options.headers,
