@@ -44,12 +44,17 @@ export {
 export { assertTrustDomain, IstioIdentity, SpiffeId } from './spiffe-id.js';
 export {
   type HasValidity,
+  hasTrustDomain,
   isExpired,
+  istioIdentityFromX509,
   lifetimeElapsed,
+  matchExpectedIdentity,
   refreshTime,
   spiffeIdFromCertificate,
+  spiffeIdFromX509,
   TrustBundle,
   timeToExpiry,
+  uriSansOf,
   type VerifiedChain,
   type VerifyOptions,
   verifyChain,

@@ -25,6 +25,7 @@ import {
 } from '@peculiar/asn1-x509';
 import type { WorkloadCertificate } from './certificate.js';
 import { createCsr, parseCsr } from './csr.js';
+import { channels } from './diagnostics.js';
 import { SpiffeError } from './errors.js';
 import type { CertificateIssuer, IssueOptions } from './issuer.js';
 import { encodePem } from './pem.js';
@@ -39,6 +40,7 @@ import {
   type ParsedCertificate,
   parseCertificates,
   type SigningAlgorithm,
+  serialHex,
   signCertificate,
   signingAlgorithmFor,
 } from './x509.js';
@@ -168,14 +170,16 @@ export class LocalCa implements CertificateIssuer {
     this.#tail = Object.freeze([...this.#intermediatePems, this.trustBundle.toPem()]);
 
     // Prove the material is coherent now rather than on the first signature.
-    const probe = this.#signLeaf(
-      SpiffeId.fromSegments(this.trustDomain, 'local-ca-self-check'),
-      generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({
-        format: 'der',
-        type: 'spki',
-      }),
-      60,
-    );
+    const probe = parseCertificates(
+      this.#signLeaf(
+        SpiffeId.fromSegments(this.trustDomain, 'local-ca-self-check'),
+        generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({
+          format: 'der',
+          type: 'spki',
+        }),
+        60,
+      ).der,
+    )[0]!;
     // At the latest notBefore in the chain: a CA made seconds ago by another tool must load.
     const at = new Date(
       Math.max(Date.now(), ...[caCert, ...this.intermediates].map((c) => c.notBefore.getTime())),
@@ -230,7 +234,7 @@ export class LocalCa implements CertificateIssuer {
           `CA directory ${dir} is partly populated (has ${present.join(', ') || 'nothing'}); expected ${CA_FILES.caCert}, ${CA_FILES.caKey} and ${CA_FILES.rootCert}, or an empty directory`,
         );
       }
-      await sleep(20, undefined, { signal });
+      await sleep(20);
     }
   }
 
@@ -249,7 +253,7 @@ export class LocalCa implements CertificateIssuer {
     return [this.#signCsr(csr, options).pem, ...this.#tail];
   }
 
-  #signCsr(csr: string | Uint8Array, options: SignCsrOptions): ParsedCertificate {
+  #signCsr(csr: string | Uint8Array, options: SignCsrOptions): SignedLeaf {
     const ttl = this.#ttl(options.ttlSeconds);
     const parsed = parseCsr(csr);
     if (parsed.uriSans.length !== 1) {
@@ -277,7 +281,15 @@ export class LocalCa implements CertificateIssuer {
         `CSR identity ${id} is not the authorized identity ${options.identity}`,
       );
     }
-    return this.#signLeaf(id, parsed.subjectPublicKeyInfo, ttl);
+    const leaf = this.#signLeaf(id, parsed.subjectPublicKeyInfo, ttl);
+    if (channels.issued.hasSubscribers) {
+      channels.issued.publish({
+        identity: id.toString(),
+        serialNumber: leaf.serialNumber,
+        notAfter: leaf.notAfter,
+      });
+    }
+    return leaf;
   }
 
   /** A fresh key, CSR and signature for `identity`, without going through PEM parsing twice. */
@@ -337,11 +349,13 @@ export class LocalCa implements CertificateIssuer {
       );
     }
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    const leaf = this.#signLeaf(
-      names,
-      publicKey.export({ format: 'der', type: 'spki' }),
-      this.#ttl(options.ttlSeconds),
-    );
+    const leaf = parseCertificates(
+      this.#signLeaf(
+        names,
+        publicKey.export({ format: 'der', type: 'spki' }),
+        this.#ttl(options.ttlSeconds),
+      ).der,
+    )[0]!;
     return {
       privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
       certChain: [leaf.pem, ...this.#intermediatePems].join(''),
@@ -353,21 +367,24 @@ export class LocalCa implements CertificateIssuer {
     subject: SpiffeId | readonly GeneralName[],
     spki: Uint8Array,
     ttlSeconds: number,
-  ): ParsedCertificate {
+  ): SignedLeaf {
     const sanNames =
       subject instanceof SpiffeId
         ? [new GeneralName({ uniformResourceIdentifier: subject.toString() })]
         : [...subject];
     const now = Date.now();
     const backdate = this.#backdate ?? Math.min(60, Math.floor(ttlSeconds / 10));
-    const notBefore = new Date(now - backdate * 1000);
+    // Whole seconds, as X.509 time encodes them.
+    const notBefore = new Date(Math.floor((now - backdate * 1000) / 1000) * 1000);
     // A leaf never outlives the CA that signed it.
     const notAfter = new Date(
-      Math.min(now + ttlSeconds * 1000, this.caCertificate.notAfter.getTime()),
+      Math.floor(Math.min(now + ttlSeconds * 1000, this.caCertificate.notAfter.getTime()) / 1000) *
+        1000,
     );
+    const serial = serialNumber();
     const tbs = new TBSCertificate({
       version: Version.v3,
-      serialNumber: serialNumber(),
+      serialNumber: serial,
       issuer: this.#issuerName,
       subject: new Name(),
       validity: new Validity({ notBefore, notAfter }),
@@ -389,8 +406,25 @@ export class LocalCa implements CertificateIssuer {
         extension(OID.subjectAltName, true, new SubjectAlternativeName(sanNames)),
       ]),
     });
-    return parseCertificates(signCertificate(tbs, this.#key, this.#alg))[0]!;
+    const der = signCertificate(tbs, this.#key, this.#alg);
+    // Not re-parsed: what we just encoded is known, and parsing would double the cost.
+    return {
+      der,
+      pem: encodePem(der, 'CERTIFICATE'),
+      serialNumber: serialHex(serial),
+      notBefore,
+      notAfter,
+    };
   }
+}
+
+/** A certificate this CA just signed, with the fields it already knows. */
+interface SignedLeaf {
+  readonly der: Buffer;
+  readonly pem: string;
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
 }
 
 function positiveSeconds(value: number, name: string): number {

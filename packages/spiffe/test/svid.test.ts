@@ -1,25 +1,31 @@
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   createWorkloadCertificate,
+  hasTrustDomain,
   isExpired,
+  istioIdentityFromX509,
   LocalCa,
   lifetimeElapsed,
+  matchExpectedIdentity,
   parseCertificate,
   parseCertificates,
   refreshTime,
-  SpiffeError,
   SpiffeId,
   spiffeIdFromCertificate,
+  spiffeIdFromX509,
   TrustBundle,
   timeToExpiry,
+  uriSansOf,
   verifyChain,
   workloadCertificateFromCertChain,
   X509Svid,
 } from '@mesh/spiffe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf } from './helpers/errors.js';
 import { tempDir } from './helpers/openssl.js';
 
 const exec = promisify(execFile);
@@ -52,16 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SpiffeError);
-    return (err as SpiffeError).code;
-  }
-  return undefined;
-}
 
 describe('X.509-SVID parsing', () => {
   it('parses a PEM chain and a DER leaf into the same certificate', async () => {
@@ -277,5 +273,72 @@ describe('expiry helpers', () => {
     const now = new Date(500_000);
     const cert = { notBefore: new Date(1_000_000), notAfter: new Date(1_100_000) };
     expect(refreshTime(cert, now).getTime()).toBe(now.getTime());
+  });
+});
+
+describe('peer identity from a Node X509Certificate', () => {
+  it('reads URI SANs from subjectAltName without being fooled by quoted commas', async () => {
+    const cnf = [
+      '[req]',
+      'distinguished_name=dn',
+      '[dn]',
+      '[ext]',
+      'subjectAltName=@alt',
+      '[alt]',
+      'URI.1 = http://a/b, URI:spiffe://evil.example/ns/x/sa/y',
+      'DNS.1 = example.com',
+      'URI.2 = spiffe://cluster.local/ns/a/sa/b',
+      '',
+    ].join('\n');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'alt.cnf'), cnf);
+    await exec('sh', [
+      '-c',
+      `cd ${dir} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /O=x -config alt.cnf -extensions ext -days 1 -out alt.pem 2>/dev/null`,
+    ]);
+    const pem = await readFile(join(dir, 'alt.pem'), 'utf8');
+    const x509 = new X509Certificate(pem);
+    const expected = [
+      'http://a/b, URI:spiffe://evil.example/ns/x/sa/y',
+      'spiffe://cluster.local/ns/a/sa/b',
+    ];
+    expect(uriSansOf(x509)).toEqual(expected);
+    expect(parseCertificate(pem).uriSans).toEqual(expected);
+    expect(istioIdentityFromX509(x509)?.toString()).toBe('spiffe://cluster.local/ns/a/sa/b');
+    expect(codeOf(() => spiffeIdFromX509(x509))).toBe('ERR_SPIFFE_SVID_MULTIPLE_URI_SANS');
+  });
+
+  it('agrees with the full parser on an issued SVID', async () => {
+    const cert = await ca.issue(DEMO);
+    const x509 = new X509Certificate(cert.leaf);
+    expect(spiffeIdFromX509(x509).toString()).toBe(DEMO.toString());
+    expect(istioIdentityFromX509(x509)?.principal).toBe('cluster.local/ns/default/sa/demo');
+    expect(uriSansOf({ subjectAltName: undefined })).toEqual([]);
+  });
+});
+
+describe('TLS identity rules (ztunnel §2.1)', () => {
+  it('matches a server certificate against the expected identities, ignoring DNS names', async () => {
+    const cert = new X509Certificate((await ca.issue(DEMO)).leaf);
+    const other = SpiffeId.parse('spiffe://cluster.local/ns/x/sa/y');
+    expect(matchExpectedIdentity(cert, [other, DEMO])?.toString()).toBe(DEMO.toString());
+    expect(matchExpectedIdentity(cert, [DEMO.toString()])?.toString()).toBe(DEMO.toString());
+    expect(matchExpectedIdentity(cert, [other])).toBeUndefined();
+    expect(matchExpectedIdentity(cert, [])).toBeUndefined();
+    const dnsOnly = new X509Certificate(
+      await opensslLeaf(`${SVID_EXT}\nsubjectAltName=DNS:${DEMO.toString().slice(9)}`, 'dns'),
+    );
+    expect(matchExpectedIdentity(dnsOnly, [DEMO])).toBeUndefined();
+  });
+
+  it('accepts a client only from the server trust domain', async () => {
+    const cert = new X509Certificate((await ca.issue(DEMO)).leaf);
+    expect(hasTrustDomain(cert, 'cluster.local')).toBe(true);
+    expect(hasTrustDomain(cert, 'other.example')).toBe(false);
+    const foreign = LocalCa.create({ trustDomain: 'other.example' });
+    const foreignCert = new X509Certificate(
+      (await foreign.issue(SpiffeId.parse('spiffe://other.example/ns/a/sa/b'))).leaf,
+    );
+    expect(hasTrustDomain(foreignCert, 'cluster.local')).toBe(false);
   });
 });
