@@ -115,7 +115,10 @@ export class Splice {
   }
 
   #onEnd(src: Duplex, dst: Duplex): void {
-    if (!isH2Stream(src)) return this.#eof(dst);
+    if (!isH2Stream(src)) {
+      this.#eof(dst);
+      return;
+    }
     // Node ends an HTTP/2 stream's readable side for END_STREAM and for RST_STREAM alike;
     // the reset code is known once the current I/O phase is done.
     setImmediate(() => {
