@@ -73,6 +73,10 @@ export class Splice {
     // Chunks that arrive in one tick (e.g. every DATA frame decoded from one TLS read) leave
     // in one writev: cork on the first, uncork once the event loop has drained this I/O
     // phase (each DATA chunk is its own callback from C++, so nextTick would fire per chunk).
+    // HTTP/2 sides are left alone: their session already batches frames per loop turn, and
+    // corking them would cost the latency of an extra turn.
+    const corkA = !isH2Stream(a);
+    const corkB = !isH2Stream(b);
     const uncorkA = () => {
       this.#corkedA = false;
       a.uncork();
@@ -83,7 +87,7 @@ export class Splice {
     };
     a.on('data', (chunk: Buffer) => {
       this.bytesAtoB += chunk.length;
-      if (!this.#corkedB) {
+      if (corkB && !this.#corkedB) {
         this.#corkedB = true;
         b.cork();
         setImmediate(uncorkB);
@@ -92,7 +96,7 @@ export class Splice {
     });
     b.on('data', (chunk: Buffer) => {
       this.bytesBtoA += chunk.length;
-      if (!this.#corkedA) {
+      if (corkA && !this.#corkedA) {
         this.#corkedA = true;
         a.cork();
         setImmediate(uncorkA);
