@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // built with `meshProject()` from vitest.shared.ts.
 export default defineConfig({
   test: {
-    projects: ['{packages/*,examples/*,bench}/vitest.config.ts'],
+    projects: ['{packages/*,examples/*,bench,docs}/vitest.config.ts'],
   },
 });
