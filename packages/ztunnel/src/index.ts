@@ -1,3 +1,11 @@
+export {
+  VERSION,
+  Ztunnel,
+  type ZtunnelAddresses,
+  type ZtunnelEvents,
+  type ZtunnelOptions,
+} from './app.js';
+export { EXIT, main } from './cli.js';
 export { type LocalConfig, loadLocalConfigFile, parseLocalConfig } from './config/local-config.js';
 export { type ResolveInput, resolveConfig } from './config/resolve.js';
 export {
