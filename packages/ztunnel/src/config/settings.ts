@@ -54,6 +54,7 @@ export interface ZtunnelConfig {
   inboundPlaintextAddress: BindAddress;
   outboundAddress: BindAddress;
   socks5Address: BindAddress;
+  hbonePort: number;
   caDir: string;
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -462,6 +463,18 @@ export const SETTINGS: readonly SettingSpec[] = [
     'localhost',
     'the SOCKS5 listener',
   ),
+  {
+    key: 'hbonePort',
+    env: 'ZTUNNEL_HBONE_PORT',
+    flag: 'hbone-port',
+    arg: 'port',
+    parse: integer(1, 65535),
+    default: 15008,
+    defaultText: '15008',
+    description:
+      "Port on which other workloads' inbound HBONE listeners are reached (their IP + this port). Change it only for test meshes on one host.",
+    extension: true,
+  },
   {
     key: 'caDir',
     env: 'ZTUNNEL_CA_DIR',
