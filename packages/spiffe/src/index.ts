@@ -1,3 +1,40 @@
 export type { CertificateSource, WorkloadCertificate } from './certificate.js';
+export { type CsrWithKey, createCsr, type ParsedCsr, parseCsr } from './csr.js';
 export { SPIFFE_ERROR_CODES, SpiffeError, type SpiffeErrorCode } from './errors.js';
+export type { CertificateIssuer, IssueOptions } from './issuer.js';
+export {
+  CA_FILES,
+  type CaMaterial,
+  createRootMaterial,
+  LocalCa,
+  type LocalCaOptions,
+  type OpenLocalCaOptions,
+  type SignCsrOptions,
+} from './local-ca.js';
+export { decodePem, encodePem, type PemBlock } from './pem.js';
 export { assertTrustDomain, IstioIdentity, SpiffeId } from './spiffe-id.js';
+export {
+  type HasValidity,
+  isExpired,
+  lifetimeElapsed,
+  refreshTime,
+  spiffeIdFromCertificate,
+  TrustBundle,
+  timeToExpiry,
+  type VerifiedChain,
+  type VerifyOptions,
+  verifyChain,
+  X509Svid,
+} from './svid.js';
+export {
+  createWorkloadCertificate,
+  leafOf,
+  type WorkloadCertificateParts,
+  workloadCertificateFromCertChain,
+} from './workload-certificate.js';
+export {
+  type KeyUsageName,
+  ParsedCertificate,
+  parseCertificate,
+  parseCertificates,
+} from './x509.js';
