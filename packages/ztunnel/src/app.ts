@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CertificateSource, IstioIdentity } from '@mesh/spiffe';
+import { TrafficMetrics } from '@mesh/metrics';
+import type { CertificateSource, IstioIdentity } from '@mesh/spiffe';
+import type { Workload } from '@mesh/xds-client';
 import { Gauge, Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { configDump } from './admin/config-dump.js';
@@ -10,9 +12,15 @@ import { createReadinessServer } from './admin/readiness-server.js';
 import { createStatsServer } from './admin/stats-server.js';
 import type { ZtunnelConfig } from './config/settings.js';
 import { ZtunnelError } from './errors.js';
+import { createCertificateSource } from './identity/source.js';
 import { CertificateTracker } from './identity/tracker.js';
 import { createLogger, type Logger } from './logging.js';
+import type { Authorize } from './proxy/authorize.js';
+import { ProxyInstance } from './proxy/instance.js';
+import { storeAuthorizer } from './proxy/rbac.js';
+import { logAccess } from './proxy/telemetry.js';
 import { Readiness } from './readiness.js';
+import { workloadIdentity } from './state/identity.js';
 import { LocalConfigSource } from './state/local-source.js';
 import { StateStore } from './state/store.js';
 
@@ -60,6 +68,12 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
   readonly #components = new Map<string, Logger>();
   readonly #servers: Server[] = [];
   readonly #local: LocalConfigSource;
+  readonly #authorize: Authorize;
+  readonly #proxies: ProxyInstance[] = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly traffic: TrafficMetrics;
+  /** The dedicated-mode proxy instance, once its workload is known. */
+  proxy: ProxyInstance | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(options: ZtunnelOptions, certificateSource: CertificateSource) {
@@ -71,6 +85,9 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     this.registry = options.registry ?? new Registry();
     this.certificates = new CertificateTracker(certificateSource);
     this.#local = new LocalConfigSource(this.store, this.component('state'));
+    this.#authorize = storeAuthorizer(this.store);
+    this.traffic = new TrafficMetrics({ registry: this.registry });
+    logAccess(this.traffic, this.component('access'));
     new Gauge({
       name: 'istio_build',
       help: 'Istio component build info',
@@ -95,11 +112,16 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
    * `ERR_ZTUNNEL_LISTEN_FAILED`; on failure everything already started is closed again.
    */
   static async start(options: ZtunnelOptions): Promise<Ztunnel> {
-    const source = options.certificateSource;
-    if (!source) {
-      throw new ZtunnelError('ERR_ZTUNNEL_CA_UNAVAILABLE', 'no certificate source configured');
-    }
-    const zt = new Ztunnel(options, source);
+    const logger =
+      options.logger ??
+      createLogger({ level: options.config.logLevel, format: options.config.logFormat });
+    const source =
+      options.certificateSource ??
+      (await createCertificateSource(options.config, {
+        logger: logger.child({ component: 'identity' }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      }));
+    const zt = new Ztunnel({ ...options, logger }, source);
     try {
       await zt.#start(options.signal);
     } catch (err) {
@@ -140,28 +162,82 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     if (c.proxyMode === 'dedicated' && c.workloadInfo) {
       const info = c.workloadInfo;
       const workload = this.store.findWorkload(info);
+      const name = `${info.namespace}/${info.name}/${info.serviceAccount}`;
       if (!workload && c.xdsAddress === undefined) {
         throw new ZtunnelError(
           'ERR_ZTUNNEL_WORKLOAD_UNKNOWN',
-          `PROXY_WORKLOAD_INFO names ${info.namespace}/${info.name}/${info.serviceAccount}, but the local config has no workload with namespace "${info.namespace}", name "${info.name}" and serviceAccount "${info.serviceAccount}"`,
+          `PROXY_WORKLOAD_INFO names ${name}, but the local config has no workload with namespace "${info.namespace}", name "${info.name}" and serviceAccount "${info.serviceAccount}"`,
         );
       }
-      const identity = IstioIdentity.of({
-        trustDomain: workload?.trustDomain || c.trustDomain,
-        namespace: info.namespace,
-        serviceAccount: info.serviceAccount,
-      });
-      const certDone = this.readiness.register(`certificate ${identity}`);
-      this.certificates
-        .getCertificate(identity, { signal })
-        .then(certDone, (err: Error) =>
-          this.component('identity').error(
-            { err, identity: identity.toString() },
-            'cannot fetch the workload certificate',
-          ),
-        );
+      if (workload) {
+        await this.#startProxy(workload);
+      } else {
+        // Wait for xDS to deliver the workload; listeners start then.
+        const done = this.readiness.register(`workload ${name}`);
+        const onAddresses = () => {
+          const w = this.store.findWorkload(info);
+          if (!w) return;
+          this.store.off('addresses', onAddresses);
+          done();
+          this.#startProxy(w).catch((err: Error) =>
+            this.logger.error({ err }, 'cannot start the proxy'),
+          );
+        };
+        this.store.on('addresses', onAddresses);
+      }
     }
+    this.store.on('policies', () => this.#recheck());
+    this.store.on('addresses', () => this.#recheck());
     this.logger.info({ addresses: this.#addressText() }, 'ztunnel started');
+  }
+
+  #recheck(): void {
+    for (const p of this.#proxies) {
+      const closed = p.recheckPolicies();
+      if (closed > 0)
+        this.component('inbound').info({ closed }, 'closed connections the new policy denies');
+    }
+  }
+
+  async #startProxy(workload: Workload): Promise<void> {
+    const c = this.config;
+    const identity = workloadIdentity(workload, c.trustDomain);
+    const proxy = new ProxyInstance({
+      config: c,
+      store: this.store,
+      workloadUid: workload.uid,
+      identity,
+      certificates: this.certificates,
+      authorize: this.#authorize,
+      traffic: this.traffic,
+      logger: this.component('proxy'),
+    });
+    this.#proxies.push(proxy);
+    const addresses = await proxy.start();
+    Object.assign(this.addresses, addresses);
+    this.proxy ??= proxy;
+    const certDone = this.readiness.register(`certificate ${identity}`);
+    this.#fetchCertificate(identity, () => {
+      proxy.enableInbound();
+      certDone();
+    });
+  }
+
+  /** Fetches a certificate with backoff (0.5 s doubling to 30 s) until it succeeds or we stop. */
+  #fetchCertificate(identity: IstioIdentity, onReady: () => void, delayMs = 500): void {
+    if (this.#closing) return;
+    this.certificates.getCertificate(identity).then(onReady, (err: Error) => {
+      this.component('identity').error(
+        { err, identity: identity.toString(), retryInMs: delayMs },
+        'cannot fetch the workload certificate',
+      );
+      const t = setTimeout(
+        () => this.#fetchCertificate(identity, onReady, Math.min(delayMs * 2, 30_000)),
+        delayMs,
+      );
+      t.unref();
+      this.#timers.add(t);
+    });
   }
 
   #addressText(): Record<string, string> {
@@ -192,6 +268,10 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
       this.readiness.drain();
       this.logger.info({ deadlineMs: this.config.connectionTerminationDeadline }, 'draining');
       this.#local.close();
+      for (const t of this.#timers) clearTimeout(t);
+      await Promise.all(
+        this.#proxies.map((p) => p.close(this.config.connectionTerminationDeadline)),
+      );
       for (const s of this.#servers) {
         s.close();
         s.closeAllConnections();
@@ -205,6 +285,8 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
   destroy(): void {
     this.readiness.drain();
     this.#local.close();
+    for (const t of this.#timers) clearTimeout(t);
+    for (const p of this.#proxies) p.destroy();
     for (const s of this.#servers) {
       s.close();
       s.closeAllConnections();

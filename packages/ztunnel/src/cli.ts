@@ -5,7 +5,6 @@ import { loadLocalConfigFile, parseLocalConfig } from './config/local-config.js'
 import { type ResolveInput, resolveConfig } from './config/resolve.js';
 import { SETTINGS, type ZtunnelConfig } from './config/settings.js';
 import { ZtunnelError } from './errors.js';
-import { createCertificateSource } from './identity/source.js';
 import { createLogger } from './logging.js';
 
 /** Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error. */
@@ -138,10 +137,7 @@ async function runProxy(config: ZtunnelConfig, io: CliIo): Promise<number> {
     format: config.logFormat,
     destination: io.stdout,
   });
-  const certificateSource = await createCertificateSource(config, {
-    logger: logger.child({ component: 'identity' }),
-  });
-  const zt = await Ztunnel.start({ config, logger, certificateSource, signal: io.signal });
+  const zt = await Ztunnel.start({ config, logger, ...(io.signal ? { signal: io.signal } : {}) });
   io.onStarted?.(zt);
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -95,7 +95,7 @@ describe('SOCKS5 handshake', () => {
     expect((auth.result as Error).message).toMatch(/no acceptable authentication/);
     expect([...auth.reply]).toEqual([5, 0xff]);
     const bind = await exchange([Buffer.from([5, 1, 0, 5, 2, 0, 1, 1, 2, 3, 4, 0, 80])]);
-    expect((bind.result as { code: string }).code).toBe('ERR_ZTUNNEL_SOCKS5_PROTOCOL');
+    expect((bind.result as unknown as { code: string }).code).toBe('ERR_ZTUNNEL_SOCKS5_PROTOCOL');
     expect(bind.reply[3]).toBe(SOCKS5_REPLY.commandNotSupported);
     const http = await exchange([Buffer.from('GET / HTTP/1.1\r\n\r\n')]);
     expect((http.result as Error).message).toMatch(/not a SOCKS5 client/);
