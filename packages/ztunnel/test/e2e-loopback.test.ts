@@ -82,8 +82,7 @@ describe('a three-workload mesh on loopback', () => {
   it('carries a request from sleep to the httpbin service VIP over HBONE', async () => {
     const r = await curl(['--socks5', socks(sleep), 'http://10.96.0.4/get']);
     expect(r.stderr).toBe('');
-    // The app sees the destination ztunnel dial it (no source spoofing without transparent sockets).
-    expect(JSON.parse(r.stdout)).toEqual({ path: '/get', from: '127.0.0.1' });
+    expect(JSON.parse(r.stdout)).toEqual({ path: '/get', from: '127.0.0.4' });
   });
 
   it('resolves mesh host names given to SOCKS5', async () => {

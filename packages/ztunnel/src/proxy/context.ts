@@ -21,6 +21,8 @@ export interface ProxyContext {
   client: HboneClient;
   connections: ConnectionTracker;
   logger: Logger;
+  /** Source address for connections this instance opens (the workload IP when bound to it). */
+  localAddress?: string;
   /** Whether `ip:port` is one of this instance's listeners (self-call protection). */
   isOwnListener(ip: string, port: number): boolean;
 }

@@ -66,7 +66,11 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
       client.destroy();
       return;
     }
-    dialTcp(ctx.config, { host: dstIp, port: dst.port }).then(
+    dialTcp(
+      ctx.config,
+      { host: dstIp, port: dst.port },
+      ctx.localAddress ? { localAddress: ctx.localAddress } : {},
+    ).then(
       (upstream) => {
         client.resume();
         const s = new Splice(client, upstream);

@@ -113,6 +113,7 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         type: 'dial',
         host: d.host,
         port: d.port,
+        ...(ctx.localAddress ? { localAddress: ctx.localAddress } : {}),
         baggage: workloadBaggage({
           ...labelWorkload(d.workload, c.trustDomain),
           workloadType: d.workload.workloadType,

@@ -52,7 +52,15 @@ export class ProxyInstance {
 
   constructor(o: ProxyInstanceOptions) {
     const c = o.config;
+    const workload = o.store.workloadByUid(o.workloadUid);
+    // Listeners bound to the workload's own IP (one ztunnel per workload on one host): connect
+    // from that IP too, so peers can identify the source workload by address.
+    const localAddress =
+      workload && workload.addresses.includes(normaliseIp(c.outboundAddress.host))
+        ? normaliseIp(c.outboundAddress.host)
+        : undefined;
     const client = new HboneClient({
+      ...(localAddress ? { localAddress } : {}),
       certificates: o.certificates,
       maxStreamsPerConnection: c.poolMaxStreamsPerConnection,
       idleTimeoutMs: c.poolUnusedReleaseTimeout,
@@ -73,6 +81,7 @@ export class ProxyInstance {
       traffic: o.traffic,
       client,
       connections: new ConnectionTracker(),
+      ...(localAddress ? { localAddress } : {}),
       logger: o.logger,
       isOwnListener: (ip, port) => this.#isOwn(ip, port),
     };

@@ -84,7 +84,10 @@ async function openUpstream(
   const labels = outboundConnection({ ...labelsIn, protocol: 'tcp' });
   const addresses = { src, dst: hostPort(route.target.host, route.target.port) };
   try {
-    const socket = await dialTcp(ctx.config, route.target, { signal });
+    const socket = await dialTcp(ctx.config, route.target, {
+      signal,
+      ...(ctx.localAddress ? { localAddress: ctx.localAddress } : {}),
+    });
     return { stream: socket, record: ctx.traffic.open(labels, addresses) };
   } catch (err) {
     ctx.traffic.open(labels, addresses).close({ flag: 'CONNECT', error: err });
