@@ -1,6 +1,6 @@
 import { istio } from './gen/proto.js';
 import { ipFromBytes, ipToBytes, maxPrefix } from './ip.js';
-import { Problems, enumName, type DecodeResult, type XdsResourceType } from './resource-type.js';
+import { type DecodeResult, enumName, Problems, type XdsResourceType } from './resource-type.js';
 import type {
   Address,
   AppProtocol,
@@ -68,7 +68,13 @@ function decodePort(p: istio.workload.Port.$Properties, path: string, problems: 
   return {
     servicePort: port16(p.servicePort, `${path}.service_port`, problems),
     targetPort: port16(p.targetPort, `${path}.target_port`, problems),
-    appProtocol: enumName(APP_PROTOCOLS, p.appProtocol, 'AppProtocol', `${path}.app_protocol`, problems),
+    appProtocol: enumName(
+      APP_PROTOCOLS,
+      p.appProtocol,
+      'AppProtocol',
+      `${path}.app_protocol`,
+      problems,
+    ),
   };
 }
 
@@ -80,7 +86,10 @@ function decodeGateway(
   const hboneMtlsPort = port16(g.hboneMtlsPort, `${path}.hbone_mtls_port`, problems);
   if (g.address) {
     const address = ip(g.address.address, `${path}.address.address`, problems);
-    return { destination: { kind: 'address', network: g.address.network ?? '', address }, hboneMtlsPort };
+    return {
+      destination: { kind: 'address', network: g.address.network ?? '', address },
+      hboneMtlsPort,
+    };
   }
   if (g.hostname) {
     return {
@@ -123,14 +132,26 @@ function decodeWorkload(w: istio.workload.Workload.$Properties, problems: Proble
     node: w.node ?? '',
     canonicalName: w.canonicalName ?? '',
     canonicalRevision: w.canonicalRevision ?? '',
-    workloadType: enumName(WORKLOAD_TYPES, w.workloadType, 'WorkloadType', `${path}.workload_type`, problems),
+    workloadType: enumName(
+      WORKLOAD_TYPES,
+      w.workloadType,
+      'WorkloadType',
+      `${path}.workload_type`,
+      problems,
+    ),
     workloadName: w.workloadName ?? '',
     nativeTunnel: w.nativeTunnel ?? false,
     authorizationPolicies: w.authorizationPolicies ?? [],
     status: enumName(WORKLOAD_STATUS, w.status, 'WorkloadStatus', `${path}.status`, problems),
     clusterId: w.clusterId || 'Kubernetes',
     services,
-    networkMode: enumName(NETWORK_MODES, w.networkMode, 'NetworkMode', `${path}.network_mode`, problems),
+    networkMode: enumName(
+      NETWORK_MODES,
+      w.networkMode,
+      'NetworkMode',
+      `${path}.network_mode`,
+      problems,
+    ),
     capacity: w.capacity ? (w.capacity.value ?? 0) : 1,
   };
   if (w.waypoint) workload.waypoint = decodeGateway(w.waypoint, `${path}.waypoint`, problems);
@@ -140,7 +161,13 @@ function decodeWorkload(w: istio.workload.Workload.$Properties, problems: Proble
   if (w.applicationTunnel) {
     const t = w.applicationTunnel;
     workload.applicationTunnel = {
-      protocol: enumName(APP_TUNNEL, t.protocol, 'ApplicationTunnel.Protocol', `${path}.application_tunnel.protocol`, problems),
+      protocol: enumName(
+        APP_TUNNEL,
+        t.protocol,
+        'ApplicationTunnel.Protocol',
+        `${path}.application_tunnel.protocol`,
+        problems,
+      ),
     };
     const port = port16(t.port, `${path}.application_tunnel.port`, problems);
     if (port !== 0) workload.applicationTunnel.port = port;
@@ -162,15 +189,28 @@ function decodeLoadBalancing(
   const path = 'service.load_balancing';
   const routingPreference: LoadBalancingScope[] = [];
   (lb.routingPreference ?? []).forEach((s, i) => {
-    const name = enumName(LB_SCOPES, s, 'LoadBalancing.Scope', `${path}.routing_preference[${i}]`, problems);
+    const name = enumName(
+      LB_SCOPES,
+      s,
+      'LoadBalancing.Scope',
+      `${path}.routing_preference[${i}]`,
+      problems,
+    );
     if (name === 'UNSPECIFIED_SCOPE') {
-      if (s === 0) problems.add(`${path}.routing_preference[${i}]`, 'UNSPECIFIED_SCOPE is not a scope');
+      if (s === 0)
+        problems.add(`${path}.routing_preference[${i}]`, 'UNSPECIFIED_SCOPE is not a scope');
     } else routingPreference.push(name);
   });
   return {
     routingPreference,
     mode: enumName(LB_MODES, lb.mode, 'LoadBalancing.Mode', `${path}.mode`, problems),
-    healthPolicy: enumName(HEALTH_POLICIES, lb.healthPolicy, 'LoadBalancing.HealthPolicy', `${path}.health_policy`, problems),
+    healthPolicy: enumName(
+      HEALTH_POLICIES,
+      lb.healthPolicy,
+      'LoadBalancing.HealthPolicy',
+      `${path}.health_policy`,
+      problems,
+    ),
   };
 }
 
@@ -206,7 +246,13 @@ function decodeService(s: istio.workload.Service.$Properties, problems: Problems
         weight: w.weight ?? 0,
       };
     }),
-    visibility: enumName(VISIBILITY, s.visibility, 'Service.Visibility', `${path}.visibility`, problems),
+    visibility: enumName(
+      VISIBILITY,
+      s.visibility,
+      'Service.Visibility',
+      `${path}.visibility`,
+      problems,
+    ),
   };
   if (s.waypoint) service.waypoint = decodeGateway(s.waypoint, `${path}.waypoint`, problems);
   if (s.loadBalancing) service.loadBalancing = decodeLoadBalancing(s.loadBalancing, problems);
@@ -219,7 +265,10 @@ export function decodeAddress(bytes: Uint8Array): DecodeResult<Address> {
   try {
     msg = pb.Address.decode(bytes);
   } catch (err) {
-    return { valid: false, errors: [`not a valid istio.workload.Address: ${(err as Error).message}`] };
+    return {
+      valid: false,
+      errors: [`not a valid istio.workload.Address: ${(err as Error).message}`],
+    };
   }
   const problems = new Problems();
   let value: Address | undefined;
@@ -233,14 +282,24 @@ export function decodeAddress(bytes: Uint8Array): DecodeResult<Address> {
 const APP_PROTOCOL_NUM = Object.fromEntries(APP_PROTOCOLS.map((n, i) => [n, i]));
 
 function encodePort(p: Port): istio.workload.Port.$Properties {
-  return { servicePort: p.servicePort, targetPort: p.targetPort, appProtocol: APP_PROTOCOL_NUM[p.appProtocol]! };
+  return {
+    servicePort: p.servicePort,
+    targetPort: p.targetPort,
+    appProtocol: APP_PROTOCOL_NUM[p.appProtocol]!,
+  };
 }
 
 function encodeGateway(g: GatewayAddress): istio.workload.GatewayAddress.$Properties {
   const d = g.destination;
   return d.kind === 'address'
-    ? { address: { network: d.network, address: ipToBytes(d.address) }, hboneMtlsPort: g.hboneMtlsPort }
-    : { hostname: { namespace: d.namespace, hostname: d.hostname }, hboneMtlsPort: g.hboneMtlsPort };
+    ? {
+        address: { network: d.network, address: ipToBytes(d.address) },
+        hboneMtlsPort: g.hboneMtlsPort,
+      }
+    : {
+        hostname: { namespace: d.namespace, hostname: d.hostname },
+        hboneMtlsPort: g.hboneMtlsPort,
+      };
 }
 
 /** Encode a plain {@link Address} to protobuf bytes (for fake control planes, tests, benches). */
@@ -248,7 +307,8 @@ export function encodeAddress(value: Address): Uint8Array {
   if (value.kind === 'workload') {
     const w = value.workload;
     const services: Record<string, istio.workload.PortList.$Properties> = {};
-    for (const [k, ports] of Object.entries(w.services)) services[k] = { ports: ports.map(encodePort) };
+    for (const [k, ports] of Object.entries(w.services))
+      services[k] = { ports: ports.map(encodePort) };
     return pb.Address.encode({
       workload: {
         uid: w.uid,
@@ -273,7 +333,10 @@ export function encodeAddress(value: Address): Uint8Array {
         clusterId: w.clusterId,
         services,
         applicationTunnel: w.applicationTunnel
-          ? { protocol: APP_TUNNEL.indexOf(w.applicationTunnel.protocol), port: w.applicationTunnel.port ?? 0 }
+          ? {
+              protocol: APP_TUNNEL.indexOf(w.applicationTunnel.protocol),
+              port: w.applicationTunnel.port ?? 0,
+            }
           : null,
         locality: w.locality ?? null,
         networkMode: NETWORK_MODES.indexOf(w.networkMode),

@@ -63,7 +63,10 @@ function match(m: istio.security.Match.$Properties, path: string, problems: Prob
   const accounts = (
     list: istio.security.ServiceAccountMatch.$Properties[] | null | undefined,
   ): ServiceAccountMatch[] =>
-    (list ?? []).map((s) => ({ namespace: s.namespace ?? '', serviceAccount: s.serviceAccount ?? '' }));
+    (list ?? []).map((s) => ({
+      namespace: s.namespace ?? '',
+      serviceAccount: s.serviceAccount ?? '',
+    }));
   return {
     namespaces: strings(m.namespaces, 'namespaces'),
     notNamespaces: strings(m.notNamespaces, 'not_namespaces'),

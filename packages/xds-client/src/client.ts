@@ -39,7 +39,7 @@ export interface DeltaAdsClientOptions {
   /** Who this proxy is; id `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`. */
   node: NodeOptions;
   /** Resource types to subscribe to. Default: Address, then Authorization. */
-  types?: readonly XdsResourceType<any>[];
+  types?: readonly XdsResourceType<unknown>[];
   /** Type URLs fetched on demand instead of by wildcard (ztunnel: Address with `XDS_ON_DEMAND`). */
   onDemand?: readonly string[];
   /** Reconnect backoff. Default 10 ms doubling to 15 s. */
@@ -141,11 +141,14 @@ interface Stream {
 }
 
 const toBuffer = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-const serializeRequest = (req: DeltaRequest) => toBuffer(pb.DeltaDiscoveryRequest.encode(req).finish());
+const serializeRequest = (req: DeltaRequest) =>
+  toBuffer(pb.DeltaDiscoveryRequest.encode(req).finish());
 const deserializeResponse = (buf: Buffer) => ({
   message: pb.DeltaDiscoveryResponse.decode(buf),
   size: buf.length,
 });
+
+const NONCE_MEMORY = 1024;
 
 const RECONNECT_CODES = new Set([
   grpc.status.UNKNOWN,
@@ -193,7 +196,10 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       throw new XdsError('ERR_XDS_INVALID_OPTIONS', 'rootCa is required for a TLS address');
     }
     if (!options.node?.podName || !options.node.podNamespace) {
-      throw new XdsError('ERR_XDS_INVALID_OPTIONS', 'node.podName and node.podNamespace are required');
+      throw new XdsError(
+        'ERR_XDS_INVALID_OPTIONS',
+        'node.podName and node.podNamespace are required',
+      );
     }
     this.node = buildNode(options.node);
     const types = options.types ?? [addressType, authorizationType];
@@ -213,8 +219,12 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
         acked: false,
       });
     }
+    this.#ready = [...this.#types.values()].every((t) => t.onDemand);
     if (onDemand.size > 0) {
-      throw new XdsError('ERR_XDS_UNKNOWN_TYPE', `onDemand names unregistered types: ${[...onDemand].join(', ')}`);
+      throw new XdsError(
+        'ERR_XDS_UNKNOWN_TYPE',
+        `onDemand names unregistered types: ${[...onDemand].join(', ')}`,
+      );
     }
   }
 
@@ -266,13 +276,19 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
   ): Promise<HeldResource<T> | undefined> {
     const state = this.#state(type);
     if (!state.onDemand) {
-      throw new XdsError('ERR_XDS_NOT_ON_DEMAND', `${state.type.typeUrl} is subscribed by wildcard`);
+      throw new XdsError(
+        'ERR_XDS_NOT_ON_DEMAND',
+        `${state.type.typeUrl} is subscribed by wildcard`,
+      );
     }
     options.signal?.throwIfAborted();
     const held = this.get<T>(type, name);
     if (held) return held;
     let waiters = state.waiters.get(name);
-    if (!waiters) state.waiters.set(name, (waiters = new Set()));
+    if (!waiters) {
+      waiters = new Set();
+      state.waiters.set(name, waiters);
+    }
     const result = this.#waitFor(waiters, options.signal) as Promise<HeldResource<T> | undefined>;
     if (!state.subscribed.has(name)) {
       state.subscribed.add(name);
@@ -286,20 +302,30 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
    * (as `added`), so nothing is missed between reading a snapshot and listening. Ends on
    * `close()` or when `signal` aborts.
    */
-  watch(options: { signal?: AbortSignal; types?: readonly string[] } = {}): AsyncIterableIterator<ResourceChange> {
+  watch(
+    options: { signal?: AbortSignal; types?: readonly string[] } = {},
+  ): AsyncIterableIterator<ResourceChange, undefined> {
     const filter = options.types ? new Set(options.types) : undefined;
-    const queue = new ChangeQueue(filter, () => this.#watchers.delete(queue));
+    const signal = options.signal;
+    const onAbort = () => queue.end();
+    const queue = new ChangeQueue(filter, () => {
+      this.#watchers.delete(queue);
+      signal?.removeEventListener('abort', onAbort);
+    });
     for (const state of this.#types.values()) {
       if (state.held.size > 0) {
-        queue.push({ typeUrl: state.type.typeUrl, added: [...state.held.values()], updated: [], removed: [] });
+        queue.push({
+          typeUrl: state.type.typeUrl,
+          added: [...state.held.values()],
+          updated: [],
+          removed: [],
+        });
       }
     }
     if (this.#closing.signal.aborted) queue.end();
     else this.#watchers.add(queue);
-    if (options.signal) {
-      if (options.signal.aborted) queue.end();
-      else options.signal.addEventListener('abort', () => queue.end(), { once: true });
-    }
+    if (signal?.aborted) queue.end();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     return queue;
   }
 
@@ -372,11 +398,14 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
     const metadata = new grpc.Metadata();
     try {
       if (o.token) {
-        const token = 'file' in o.token ? (await readFile(o.token.file, 'utf8')).trim() : o.token.value;
+        const token =
+          'file' in o.token ? (await readFile(o.token.file, 'utf8')).trim() : o.token.value;
         metadata.set('authorization', `Bearer ${token}`);
       }
     } catch (err) {
-      throw new XdsError('ERR_XDS_CREDENTIALS', `cannot read token: ${(err as Error).message}`, { cause: err });
+      throw new XdsError('ERR_XDS_CREDENTIALS', `cannot read token: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     metadata.set('clusterid', o.clusterId ?? 'Kubernetes');
     for (const [k, v] of Object.entries(o.headers ?? {})) metadata.set(k, v);
@@ -388,7 +417,9 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       else if (ca.includes('-----BEGIN')) roots = Buffer.from(ca);
       else roots = await readFile(ca);
     } catch (err) {
-      throw new XdsError('ERR_XDS_CREDENTIALS', `cannot read root CA: ${(err as Error).message}`, { cause: err });
+      throw new XdsError('ERR_XDS_CREDENTIALS', `cannot read root CA: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const alt = o.altHostname;
     const creds = grpc.credentials.createSsl(roots, null, null, {
@@ -445,7 +476,8 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
       if (established) return;
       established = true;
       clearTimeout(connectTimer);
-      if (channels.connect.hasSubscribers) channels.connect.publish({ attempt, address: o.address });
+      if (channels.connect.hasSubscribers)
+        channels.connect.publish({ attempt, address: o.address });
       this.emit('connect', { attempt });
     };
     const result = new Promise<{ reason: TerminationReason; error?: XdsError; responses: number }>(
@@ -461,7 +493,9 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
         call.on('status', (status: grpc.StatusObject) => {
           clearTimeout(connectTimer);
           const timeout = `no connection within ${o.connectTimeoutMs ?? 5000} ms`;
-          const final = timedOut ? { ...status, code: grpc.status.UNAVAILABLE, details: timeout } : status;
+          const final = timedOut
+            ? { ...status, code: grpc.status.UNAVAILABLE, details: timeout }
+            : status;
           resolve({ ...classify(final, established, o.address), responses });
         });
       },
@@ -500,16 +534,28 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
     c.messageBytes[typeUrl] = (c.messageBytes[typeUrl] ?? 0) + size;
     const state = this.#types.get(typeUrl);
     if (!state) {
-      this.#nack(stream, typeUrl, nonce, [{ name: '', errors: [`type URL ${JSON.stringify(typeUrl)} was not subscribed`] }]);
+      this.#nack(stream, typeUrl, nonce, [
+        { name: '', errors: [`type URL ${JSON.stringify(typeUrl)} was not subscribed`] },
+      ]);
       return;
     }
     if (nonce && stream.nonces.has(nonce)) {
       // A replayed response may carry versions older than what was applied since; applying
       // it could roll state back, so it is refused whole.
-      this.#nack(stream, typeUrl, nonce, [{ name: '', errors: [`nonce ${JSON.stringify(nonce)} was already answered on this stream; response ignored`] }]);
+      this.#nack(stream, typeUrl, nonce, [
+        {
+          name: '',
+          errors: [
+            `nonce ${JSON.stringify(nonce)} was already answered on this stream; response ignored`,
+          ],
+        },
+      ]);
       return;
     }
     stream.nonces.add(nonce);
+    // Replays worth catching are recent; keep the memory of a long-lived stream bounded.
+    if (stream.nonces.size > NONCE_MEMORY)
+      stream.nonces.delete(stream.nonces.values().next().value!);
 
     const counts = new Map<string, number>();
     for (const r of res.resources) counts.set(r.name ?? '', (counts.get(r.name ?? '') ?? 0) + 1);
@@ -535,7 +581,12 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
         return;
       }
       if (any.type_url !== typeUrl) {
-        rejected.push({ name, errors: [`body has type URL ${JSON.stringify(any.type_url ?? '')}, want ${JSON.stringify(typeUrl)}`] });
+        rejected.push({
+          name,
+          errors: [
+            `body has type URL ${JSON.stringify(any.type_url ?? '')}, want ${JSON.stringify(typeUrl)}`,
+          ],
+        });
         return;
       }
       let decoded: ReturnType<XdsResourceType<unknown>['decode']>;
@@ -545,7 +596,13 @@ export class DeltaAdsClient extends EventEmitter<DeltaAdsClientEvents> {
         decoded = { valid: false, errors: [`decoder threw: ${(err as Error).message}`] };
       }
       if (!decoded.valid) rejected.push({ name, errors: decoded.errors });
-      else good.push({ name, version: r.version ?? '', aliases: r.aliases ?? [], value: decoded.value });
+      else
+        good.push({
+          name,
+          version: r.version ?? '',
+          aliases: r.aliases ?? [],
+          value: decoded.value,
+        });
     });
 
     const change: ResourceChange = { typeUrl, added: [], updated: [], removed: [] };
@@ -634,7 +691,10 @@ function classify(
   if (!established && status.code === grpc.status.UNAVAILABLE) {
     return {
       reason: 'ConnectionError',
-      error: new XdsError('ERR_XDS_CONNECT', `cannot connect to ${address}: ${status.details.replace(/\. Resolution note: *$/, '')}`),
+      error: new XdsError(
+        'ERR_XDS_CONNECT',
+        `cannot connect to ${address}: ${status.details.replace(/\. Resolution note: *$/, '')}`,
+      ),
     };
   }
   const error = new XdsError('ERR_XDS_STREAM', `stream ended with ${name}: ${status.details}`);
@@ -658,9 +718,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** An unbounded FIFO of change batches consumed as an async iterator. */
-class ChangeQueue implements AsyncIterableIterator<ResourceChange> {
+class ChangeQueue implements AsyncIterableIterator<ResourceChange, undefined> {
   readonly #items: ResourceChange[] = [];
-  #pending: ((r: IteratorResult<ResourceChange>) => void) | undefined;
+  #pending: ((r: IteratorResult<ResourceChange, undefined>) => void) | undefined;
   #ended = false;
 
   constructor(
@@ -686,7 +746,7 @@ class ChangeQueue implements AsyncIterableIterator<ResourceChange> {
     pending?.({ value: undefined, done: true });
   }
 
-  next(): Promise<IteratorResult<ResourceChange>> {
+  next(): Promise<IteratorResult<ResourceChange, undefined>> {
     const item = this.#items.shift();
     if (item) return Promise.resolve({ value: item, done: false });
     if (this.#ended) return Promise.resolve({ value: undefined, done: true });
@@ -695,7 +755,7 @@ class ChangeQueue implements AsyncIterableIterator<ResourceChange> {
     });
   }
 
-  return(): Promise<IteratorResult<ResourceChange>> {
+  return(): Promise<IteratorResult<ResourceChange, undefined>> {
     this.#items.length = 0;
     this.end();
     return Promise.resolve({ value: undefined, done: true });

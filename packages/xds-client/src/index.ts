@@ -1,33 +1,33 @@
-export type * from './types.js';
 export {
+  ADDRESS_TYPE_URL,
+  addressAliases,
+  addressName,
   addressType,
   decodeAddress,
   encodeAddress,
-  addressName,
-  addressAliases,
-  ADDRESS_TYPE_URL,
 } from './address.js';
 export {
+  AUTHORIZATION_TYPE_URL,
   authorizationType,
   decodeAuthorization,
   encodeAuthorization,
-  AUTHORIZATION_TYPE_URL,
 } from './authorization.js';
 export {
-  DeltaAdsClient,
-  DELTA_ADS_PATH,
-  type DeltaAdsClientOptions,
-  type DeltaAdsClientEvents,
-  type HeldResource,
-  type ResourceChange,
-  type RejectedResource,
   type AckEvent,
-  type NackEvent,
+  DELTA_ADS_PATH,
+  DeltaAdsClient,
+  type DeltaAdsClientEvents,
+  type DeltaAdsClientOptions,
   type DisconnectEvent,
+  type HeldResource,
+  type NackEvent,
+  type RejectedResource,
+  type ResourceChange,
   type TerminationReason,
   type XdsCounters,
 } from './client.js';
-export { buildNode, type NodeOptions, type NodeInfo, type JsonValue } from './node.js';
-export type { DecodeResult, XdsResourceType, ResourceValue } from './resource-type.js';
+export { XDS_ERROR_CODES, XdsError, type XdsErrorCode } from './errors.js';
 export { ipFromBytes, ipToBytes } from './ip.js';
-export { XdsError, XDS_ERROR_CODES, type XdsErrorCode } from './errors.js';
+export { buildNode, type JsonValue, type NodeInfo, type NodeOptions } from './node.js';
+export type { DecodeResult, ResourceValue, XdsResourceType } from './resource-type.js';
+export type * from './types.js';

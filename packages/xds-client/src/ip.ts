@@ -36,10 +36,12 @@ export function ipFromBytes(b: Uint8Array): string | undefined {
 /** Text to IP bytes (4 or 16). Throws `ERR_XDS_ENCODE` for anything that is not an IP. */
 export function ipToBytes(text: string): Uint8Array {
   if (isIPv4(text)) return Uint8Array.from(text.split('.').map(Number));
-  if (!isIPv6(text)) throw new XdsError('ERR_XDS_ENCODE', `not an IP address: ${JSON.stringify(text)}`);
+  if (!isIPv6(text))
+    throw new XdsError('ERR_XDS_ENCODE', `not an IP address: ${JSON.stringify(text)}`);
   // Rewrite a dotted IPv4 tail as two hex groups, then expand the `::`.
-  const s = text.replace(/(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_m, a, b, c, d) =>
-    `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`,
+  const s = text.replace(
+    /(\d+)\.(\d+)\.(\d+)\.(\d+)$/,
+    (_m, a, b, c, d) => `${((+a << 8) | +b).toString(16)}:${((+c << 8) | +d).toString(16)}`,
   );
   const parse = (part: string) => (part ? part.split(':').map((g) => Number.parseInt(g, 16)) : []);
   const gap = s.indexOf('::');

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { addressType, DeltaAdsClient, type DisconnectEvent, XdsError } from '../src/index.js';
@@ -75,7 +76,10 @@ describe('connection: TLS, token and headers', () => {
     const without = client(cp.address, { rootCa: altPki.caFile });
     expect((await firstDisconnect(without)).reason).toBe('ConnectionError');
     await without.close();
-    const withAlt = client(cp.address, { rootCa: altPki.caFile, altHostname: 'istiod.istio-system.svc' });
+    const withAlt = client(cp.address, {
+      rootCa: altPki.caFile,
+      altHostname: 'istiod.istio-system.svc',
+    });
     await withAlt.ready();
     expect(withAlt.snapshot(addressType).size).toBe(1);
   });
@@ -114,7 +118,11 @@ describe('connection: TLS, token and headers', () => {
   it('reports a missing token file as ERR_XDS_CREDENTIALS and connects once it appears', async () => {
     const cp = await tlsPlane(pki);
     const tokenFile = join(pki.dir, 'later-token');
-    const c = client(cp.address, { rootCa: pki.caFile, token: { file: tokenFile }, backoff: { maxMs: 50 } });
+    const c = client(cp.address, {
+      rootCa: pki.caFile,
+      token: { file: tokenFile },
+      backoff: { maxMs: 50 },
+    });
     const d = await firstDisconnect(c);
     expect(d.reason).toBe('ConnectionError');
     expect(d.error?.code).toBe('ERR_XDS_CREDENTIALS');
@@ -126,10 +134,32 @@ describe('connection: TLS, token and headers', () => {
   it('rejects bad options with ERR_XDS_INVALID_OPTIONS', () => {
     expect(() => new DeltaAdsClient({ address: 'https://istiod:15012', node })).toThrow(XdsError);
     try {
-      new DeltaAdsClient({ address: 'http://127.0.0.1:1', node: { podName: '', podNamespace: 'x' } });
+      new DeltaAdsClient({
+        address: 'http://127.0.0.1:1',
+        node: { podName: '', podNamespace: 'x' },
+      });
     } catch (e) {
       expect((e as XdsError).code).toBe('ERR_XDS_INVALID_OPTIONS');
     }
     expect.assertions(2);
+  });
+
+  it('gives up a connection attempt after connectTimeoutMs when the server never answers', async () => {
+    // A TCP listener that accepts and stays silent: the TLS handshake never completes.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    });
+    const port = (silent.address() as { port: number }).port;
+    const c = client(`https://127.0.0.1:${port}`, { rootCa: pki.caFile, connectTimeoutMs: 200 });
+    const d = await firstDisconnect(c);
+    expect(d.reason).toBe('ConnectionError');
+    expect(d.error?.message).toBe(
+      `cannot connect to https://127.0.0.1:${port}: no connection within 200 ms`,
+    );
+    expect(sockets.size).toBeGreaterThan(0);
   });
 });

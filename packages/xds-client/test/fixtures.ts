@@ -24,7 +24,11 @@ export function workload(n: number, overrides: Partial<Workload> = {}): Address 
       authorizationPolicies: [],
       status: 'HEALTHY',
       clusterId: 'Kubernetes',
-      services: { 'default/app.default.svc.cluster.local': [{ servicePort: 80, targetPort: 8080, appProtocol: 'HTTP11' }] },
+      services: {
+        'default/app.default.svc.cluster.local': [
+          { servicePort: 80, targetPort: 8080, appProtocol: 'HTTP11' },
+        ],
+      },
       networkMode: 'STANDARD',
       capacity: 1,
       ...overrides,
@@ -77,14 +81,29 @@ export function policy(name: string, overrides: Partial<Authorization> = {}): Au
     scope: 'NAMESPACE',
     action: 'ALLOW',
     dryRun: false,
-    rules: [{ clauses: [{ matches: [emptyMatch({ namespaces: [{ kind: 'exact', value: 'default' }] })] }] }],
+    rules: [
+      {
+        clauses: [{ matches: [emptyMatch({ namespaces: [{ kind: 'exact', value: 'default' }] })] }],
+      },
+    ],
     ...overrides,
   };
 }
 
-export const node = { podName: 'ztunnel-abc', podNamespace: 'istio-system', instanceIp: '10.1.0.9', nodeName: 'node-a' };
+export const node = {
+  podName: 'ztunnel-abc',
+  podNamespace: 'istio-system',
+  instanceIp: '10.1.0.9',
+  nodeName: 'node-a',
+};
 
 /** A client started against `address`, closed by the returned function. */
-export function startClient(address: string, extra: Partial<DeltaAdsClientOptions> = {}): DeltaAdsClient {
+export function startClient(
+  address: string,
+  extra: Partial<DeltaAdsClientOptions> = {},
+): DeltaAdsClient {
   return new DeltaAdsClient({ address, node, ...extra }).start();
 }
+
+/** A wire enum number outside the enum, for testing rejection of unknown values. */
+export const bogus = (n: number) => n as never;

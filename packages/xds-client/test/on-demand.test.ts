@@ -26,7 +26,9 @@ describe('on-demand Address lookups', () => {
     const addr = await cp.waitForRequest((r) => r.kind === 'initial' && r.typeUrl === URL);
     expect(addr.subscribe).toEqual(['*']);
     expect(addr.unsubscribe).toEqual(['*']);
-    const authz = await cp.waitForRequest((r) => r.kind === 'initial' && r.typeUrl === authorizationType.typeUrl);
+    const authz = await cp.waitForRequest(
+      (r) => r.kind === 'initial' && r.typeUrl === authorizationType.typeUrl,
+    );
     expect(authz.subscribe).toEqual([]);
     expect(client.snapshot(addressType).size).toBe(0);
     expect(client.snapshot(authorizationType).size).toBe(1);
@@ -41,7 +43,9 @@ describe('on-demand Address lookups', () => {
     const sub = await cp.waitForRequest((r) => r.kind === 'subscribe');
     expect(sub.subscribe).toEqual(['/10.0.0.2']);
     const mark = cp.requests.length;
-    expect((await client.lookup(addressType, 'Kubernetes//Pod/default/pod-2'))?.value).toEqual(workload(2));
+    expect((await client.lookup(addressType, 'Kubernetes//Pod/default/pod-2'))?.value).toEqual(
+      workload(2),
+    );
     expect(cp.requests.slice(mark).filter((r) => r.kind === 'subscribe')).toEqual([]);
     // Only what was asked for is held.
     expect([...client.snapshot(addressType).keys()]).toEqual(['Kubernetes//Pod/default/pod-2']);
@@ -78,7 +82,9 @@ describe('on-demand Address lookups', () => {
     await client.lookup(addressType, '/10.0.0.1');
     const before = cp.streams.length;
     cp.dropStreams({ code: 0 });
-    const again = await cp.waitForRequest((r) => r.kind === 'initial' && r.typeUrl === URL && r.stream > before);
+    const again = await cp.waitForRequest(
+      (r) => r.kind === 'initial' && r.typeUrl === URL && r.stream > before,
+    );
     expect(again.subscribe).toEqual(['*', '/10.0.0.1']);
     expect(again.unsubscribe).toEqual(['*']);
     expect(Object.keys(again.initialResourceVersions)).toEqual(['Kubernetes//Pod/default/pod-1']);
@@ -98,5 +104,14 @@ describe('on-demand Address lookups', () => {
     const pending = client.lookup(addressType, '/10.0.0.1');
     await client.close();
     await expect(pending).rejects.toMatchObject({ code: 'ERR_XDS_CLOSED' });
+  });
+
+  it('is ready at once when every registered type is on demand', async () => {
+    const cp = await FakeControlPlane.start();
+    cleanups.push(() => cp.destroy());
+    const client = startClient(cp.address, { types: [addressType], onDemand: [URL] });
+    cleanups.push(() => client.close());
+    expect(client.isReady).toBe(true);
+    await client.ready();
   });
 });

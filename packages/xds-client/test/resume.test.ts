@@ -39,16 +39,24 @@ describe('reconnect and resume', () => {
     const { changes } = collect(client);
     const before = cp.streams.length;
     await cp.restart();
-    const resumed = await cp.waitForRequest((r) => r.kind === 'initial' && r.typeUrl === addressType.typeUrl && r.stream > before);
+    const resumed = await cp.waitForRequest(
+      (r) => r.kind === 'initial' && r.typeUrl === addressType.typeUrl && r.stream > before,
+    );
     expect(resumed.initialResourceVersions).toEqual({
       'Kubernetes//Pod/default/pod-1': 'a',
       'Kubernetes//Pod/default/pod-2': 'a',
     });
-    const authz = await cp.waitForRequest((r) => r.kind === 'initial' && r.typeUrl === authorizationType.typeUrl && r.stream > before);
+    const authz = await cp.waitForRequest(
+      (r) => r.kind === 'initial' && r.typeUrl === authorizationType.typeUrl && r.stream > before,
+    );
     expect(authz.initialResourceVersions).toEqual({ 'default/p1': 'a' });
     // Both initial responses (empty) are ACKed on the new stream.
-    await cp.waitForRequest((r) => r.kind === 'ack' && r.typeUrl === authorizationType.typeUrl && r.stream > before);
-    await cp.waitForRequest((r) => r.kind === 'ack' && r.typeUrl === addressType.typeUrl && r.stream > before);
+    await cp.waitForRequest(
+      (r) => r.kind === 'ack' && r.typeUrl === authorizationType.typeUrl && r.stream > before,
+    );
+    await cp.waitForRequest(
+      (r) => r.kind === 'ack' && r.typeUrl === addressType.typeUrl && r.stream > before,
+    );
     expect(changes).toEqual([]);
     expect(client.snapshot(addressType).size).toBe(2);
   });
@@ -69,7 +77,9 @@ describe('reconnect and resume', () => {
     });
     const change = changes.find((c) => c.typeUrl === addressType.typeUrl)!;
     expect(change.added.map((a) => a.name)).toEqual(['Kubernetes//Pod/default/pod-3']);
-    expect(change.updated.map((a) => [a.name, a.version])).toEqual([['Kubernetes//Pod/default/pod-1', 'b']]);
+    expect(change.updated.map((a) => [a.name, a.version])).toEqual([
+      ['Kubernetes//Pod/default/pod-1', 'b'],
+    ]);
     expect(change.removed.map((r) => r.name)).toEqual(['Kubernetes//Pod/default/pod-2']);
     expect(changes.filter((c) => c.typeUrl === authorizationType.typeUrl)).toEqual([]);
     expect([...client.snapshot(addressType).keys()].sort()).toEqual([
@@ -85,7 +95,12 @@ describe('reconnect and resume', () => {
     cp.dropStreams({ code: 0 });
     await cp.waitForStream({ after: before });
     expect(disconnects).toEqual([{ reason: 'Complete', retryInMs: 0 }]);
-    expect(client.counters().connectionTerminations).toEqual({ ConnectionError: 0, Error: 0, Reconnect: 0, Complete: 1 });
+    expect(client.counters().connectionTerminations).toEqual({
+      ConnectionError: 0,
+      Error: 0,
+      Reconnect: 0,
+      Complete: 1,
+    });
   });
 
   it('treats CANCELLED and "transport is closing" as Reconnect, other codes as Error with backoff', async () => {
@@ -105,7 +120,9 @@ describe('reconnect and resume', () => {
       ['Reconnect', 0, 'ERR_XDS_STREAM'],
       ['Error', 10, 'ERR_XDS_STREAM'],
     ]);
-    expect(disconnects[2]!.error?.message).toBe('stream ended with PERMISSION_DENIED: permission denied');
+    expect(disconnects[2]!.error?.message).toBe(
+      'stream ended with PERMISSION_DENIED: permission denied',
+    );
   });
 
   it('backs off from 10 ms doubling while the server is down, then resumes', async () => {
@@ -127,5 +144,24 @@ describe('reconnect and resume', () => {
     expect(disconnects.slice(1, 7).every((d) => d.reason === 'ConnectionError')).toBe(true);
     expect(disconnects[1]!.error?.code).toBe('ERR_XDS_CONNECT');
     expect(client.snapshot(addressType).size).toBe(2);
+  });
+
+  it('applies a response that arrived just before the stream failed and resumes from it', async () => {
+    const { cp, client } = await synced();
+    const { disconnects } = collect(client);
+    const before = cp.streams.length;
+    cp.set(addressType, workload(1, { node: 'node-q' }), { version: 'c' });
+    cp.dropStreams({ code: 13, details: 'internal error mid-push' });
+    const resumed = await cp.waitForRequest(
+      (r) => r.kind === 'initial' && r.typeUrl === addressType.typeUrl && r.stream > before,
+    );
+    expect(resumed.initialResourceVersions).toEqual({
+      'Kubernetes//Pod/default/pod-1': 'c',
+      'Kubernetes//Pod/default/pod-2': 'a',
+    });
+    expect(client.get(addressType, 'Kubernetes//Pod/default/pod-1')?.value).toEqual(
+      workload(1, { node: 'node-q' }),
+    );
+    expect(disconnects[0]).toMatchObject({ reason: 'Error', error: { code: 'ERR_XDS_STREAM' } });
   });
 });

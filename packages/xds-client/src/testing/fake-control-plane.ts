@@ -19,7 +19,7 @@ export interface FakeControlPlaneOptions {
   /** Serve TLS with this key pair (PEM); plaintext otherwise. */
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** Types `set()` accepts by type object. Default Address and Authorization. */
-  types?: readonly XdsResourceType<any>[];
+  types?: readonly XdsResourceType<unknown>[];
 }
 
 /** One request the fake received, decoded to plain data. */
@@ -86,7 +86,7 @@ export class FakeControlPlane {
   readonly requests: RecordedRequest[] = [];
   readonly streams: StreamInfo[] = [];
   readonly #opts: FakeControlPlaneOptions;
-  readonly #types = new Map<string, XdsResourceType<any>>();
+  readonly #types = new Map<string, XdsResourceType<unknown>>();
   readonly #store = new Map<string, Map<string, Stored>>();
   readonly #live = new Set<LiveStream>();
   readonly #listeners = new Set<() => void>();
@@ -123,7 +123,11 @@ export class FakeControlPlane {
   }
 
   /** Store values (named as the type names them) and push them to subscribed streams. */
-  set<T>(type: XdsResourceType<T>, values: T | readonly T[], options: { version?: string } = {}): void {
+  set<T>(
+    type: XdsResourceType<T>,
+    values: T | readonly T[],
+    options: { version?: string } = {},
+  ): void {
     this.#typeOf(type.typeUrl);
     const list = (Array.isArray(values) ? values : [values]) as T[];
     const version = options.version ?? String(++this.#version);
@@ -182,15 +186,19 @@ export class FakeControlPlane {
     return nonce;
   }
 
-  /** Write bytes that are not a DeltaDiscoveryResponse (the client's gRPC layer fails the stream). */
-  pushGarbage(bytes: Uint8Array = Uint8Array.of(0x12, 0xff, 0xff, 0x01), stream?: number): void {
-    for (const s of this.#targets(stream)) s.call.write(toBuffer(bytes));
+  /**
+   * Write these bytes as one gRPC message, as is: a response encoded by another protobuf
+   * implementation, or garbage (the client's gRPC layer then fails the stream).
+   */
+  pushBytes(bytes: Uint8Array, options: { stream?: number } = {}): void {
+    for (const s of this.#targets(options.stream)) s.call.write(toBuffer(bytes));
   }
 
   /** End every open stream: with OK (`code` 0) as a clean end, or with an error status. */
   dropStreams(status: { code?: grpc.status; details?: string } = {}): void {
     const code = status.code ?? grpc.status.UNAVAILABLE;
-    for (const s of [...this.#live]) this.#end(s, code, status.details ?? 'dropped by the fake control plane');
+    for (const s of [...this.#live])
+      this.#end(s, code, status.details ?? 'dropped by the fake control plane');
   }
 
   /** Wait for a request matching `match`, looking at requests recorded from index `since` on. */
@@ -208,9 +216,14 @@ export class FakeControlPlane {
   }
 
   /** Wait until a stream with id greater than `after` is open and has sent its first request. */
-  waitForStream(options: { after?: number; signal?: AbortSignal; timeoutMs?: number } = {}): Promise<StreamInfo> {
+  waitForStream(
+    options: { after?: number; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<StreamInfo> {
     const after = options.after ?? 0;
-    return this.#until(() => this.streams.find((s) => s.id > after && s.node !== undefined), options);
+    return this.#until(
+      () => this.streams.find((s) => s.id > after && s.node !== undefined),
+      options,
+    );
   }
 
   /** Stop serving (streams dropped, clients see the server gone); the store is kept. */
@@ -242,7 +255,7 @@ export class FakeControlPlane {
     await this.stop();
   }
 
-  #typeOf(url: string): XdsResourceType<any> {
+  #typeOf(url: string): XdsResourceType<unknown> {
     const t = this.#types.get(url);
     if (!t) throw new XdsError('ERR_XDS_UNKNOWN_TYPE', `fake control plane does not serve ${url}`);
     return t;
@@ -250,7 +263,10 @@ export class FakeControlPlane {
 
   #storeOf(url: string): Map<string, Stored> {
     let s = this.#store.get(url);
-    if (!s) this.#store.set(url, (s = new Map()));
+    if (!s) {
+      s = new Map();
+      this.#store.set(url, s);
+    }
     return s;
   }
 
@@ -305,7 +321,7 @@ export class FakeControlPlane {
 
   #matches(sub: Subscription, name: string, stored: Stored | undefined): boolean {
     if (sub.wildcard || sub.names.has(name)) return true;
-    return stored !== undefined && stored.aliases.some((a) => sub.names.has(a));
+    return stored?.aliases.some((a) => sub.names.has(a)) ?? false;
   }
 
   /** Push stored `names` (and `removed`) that the stream subscribes to, in one response. */
@@ -313,21 +329,28 @@ export class FakeControlPlane {
     const sub = s.subs.get(url);
     if (!sub) return;
     const store = this.#storeOf(url);
-    const resources = [];
-    for (const name of names) {
-      const stored = store.get(name);
-      if (stored && this.#matches(sub, name, stored)) {
-        resources.push({
-          name,
-          version: stored.version,
-          aliases: stored.aliases,
-          resource: { type_url: url, value: stored.body },
-        });
-      }
-    }
+    const send = names.filter((n) => {
+      const stored = store.get(n);
+      return stored !== undefined && this.#matches(sub, n, stored);
+    });
     const gone = removed.filter((n) => this.#matches(sub, n, undefined));
-    if (resources.length === 0 && gone.length === 0) return;
-    s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: gone });
+    this.#respond(s, url, send, gone, false);
+  }
+
+  /** Write one response with the stored `names` and the `removed` names. */
+  #respond(s: LiveStream, url: string, names: string[], removed: string[], always: boolean): void {
+    if (!always && names.length === 0 && removed.length === 0) return;
+    const store = this.#storeOf(url);
+    const resources = names.map((name) => {
+      const stored = store.get(name)!;
+      return {
+        name,
+        version: stored.version,
+        aliases: stored.aliases,
+        resource: { type_url: url, value: stored.body },
+      };
+    });
+    s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: removed });
   }
 
   #onRequest(s: LiveStream, req: DeltaRequest): void {
@@ -355,7 +378,12 @@ export class FakeControlPlane {
       responseNonce: req.responseNonce ?? '',
       ...(node ? { node } : {}),
       ...(req.errorDetail
-        ? { errorDetail: { code: req.errorDetail.code ?? 0, message: req.errorDetail.message ?? '' } }
+        ? {
+            errorDetail: {
+              code: req.errorDetail.code ?? 0,
+              message: req.errorDetail.message ?? '',
+            },
+          }
         : {}),
     };
     this.requests.push(record);
@@ -392,16 +420,7 @@ export class FakeControlPlane {
       const removed = Object.keys(known).filter((n) => !store.has(n));
       for (const n of added) if (!this.#resolve(store, n)) removed.push(n);
       // Always answer the initial request, even with nothing, as istiod does.
-      const resources = send.map((name) => {
-        const stored = store.get(name)!;
-        return {
-          name,
-          version: stored.version,
-          aliases: stored.aliases,
-          resource: { type_url: url, value: stored.body },
-        };
-      });
-      s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: removed });
+      this.#respond(s, url, send, removed, true);
     } else if (added.length > 0) {
       const found: string[] = [];
       const missing: string[] = [];
@@ -411,11 +430,7 @@ export class FakeControlPlane {
         else missing.push(n);
       }
       // Unknown names are answered as removed, which is how a client learns they do not exist.
-      const resources = found.map((name) => {
-        const stored = store.get(name)!;
-        return { name, version: stored.version, aliases: stored.aliases, resource: { type_url: url, value: stored.body } };
-      });
-      s.call.write({ typeUrl: url, nonce: this.#nextNonce(), resources, removedResources: missing });
+      this.#respond(s, url, found, missing, true);
     }
     this.#notify();
   }
@@ -433,7 +448,8 @@ export class FakeControlPlane {
         path: DELTA_ADS_PATH,
         requestStream: true,
         responseStream: true,
-        requestSerialize: (r: DeltaRequest) => toBuffer(pb.DeltaDiscoveryRequest.encode(r).finish()),
+        requestSerialize: (r: DeltaRequest) =>
+          toBuffer(pb.DeltaDiscoveryRequest.encode(r).finish()),
         requestDeserialize: (b: Buffer) => pb.DeltaDiscoveryRequest.decode(b),
         responseSerialize: (r: DeltaResponse | Buffer) =>
           Buffer.isBuffer(r) ? r : toBuffer(pb.DeltaDiscoveryResponse.encode(r).finish()),
@@ -450,10 +466,14 @@ export class FakeControlPlane {
       },
     };
     server.addService(service, {
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse | Buffer>) =>
-        this.#accept(call),
+      DeltaAggregatedResources: (
+        call: grpc.ServerDuplexStream<DeltaRequest, DeltaResponse | Buffer>,
+      ) => this.#accept(call),
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'only delta xDS is served' });
+        call.emit('error', {
+          code: grpc.status.UNIMPLEMENTED,
+          details: 'only delta xDS is served',
+        });
       },
     });
     const tls = this.#opts.tls;
@@ -470,7 +490,11 @@ export class FakeControlPlane {
       server.bindAsync(`${bindHost}:${port}`, creds, (err, bound) => {
         if (err) {
           server.forceShutdown();
-          reject(new XdsError('ERR_XDS_INVALID_OPTIONS', `cannot listen: ${err.message}`, { cause: err }));
+          reject(
+            new XdsError('ERR_XDS_INVALID_OPTIONS', `cannot listen: ${err.message}`, {
+              cause: err,
+            }),
+          );
         } else resolve(bound);
       }),
     );
