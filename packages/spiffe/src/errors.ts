@@ -17,7 +17,7 @@ export const SPIFFE_ERROR_CODES = {
   ERR_SPIFFE_KEY_INVALID:
     'A private key could not be decoded, or it does not match the certificate it belongs to.',
   ERR_SPIFFE_KEY_UNSUPPORTED:
-    'The key type is not supported here (workload keys must be ECDSA P-256; CA keys ECDSA P-256/P-384 or RSA).',
+    'The key type is not supported here (workload keys must be ECDSA P-256/P-384; CA keys ECDSA P-256/P-384 or RSA).',
   ERR_SPIFFE_CSR_INVALID: 'A certificate signing request could not be decoded as PKCS#10.',
   ERR_SPIFFE_CSR_KEY_UNSUPPORTED:
     'The CSR carries a public key or signature algorithm other than ECDSA P-256/P-384 with SHA-256/384 (e.g. RSA).',
@@ -57,6 +57,8 @@ export const SPIFFE_ERROR_CODES = {
   ERR_SPIFFE_TTL_INVALID:
     'The requested certificate lifetime is not a positive number of seconds or exceeds the maximum.',
   ERR_SPIFFE_CLOSED: 'The object was closed; no further certificates are fetched.',
+  ERR_SPIFFE_FORGOTTEN:
+    'The identity was forgotten (SecretManager.forget) while a caller waited for its certificate.',
 } as const;
 
 export type SpiffeErrorCode = keyof typeof SPIFFE_ERROR_CODES;

@@ -1,5 +1,23 @@
+export {
+  type CreateCertificateOptions,
+  IstioCaClient,
+  type IstioCaClientOptions,
+} from './ca-client.js';
+export {
+  CREATE_CERTIFICATE_PATH,
+  type IstioCertificateRequest,
+  type IstioCertificateResponse,
+  istioCertificateService,
+} from './ca-proto.js';
+export {
+  type AuthenticateRequest,
+  type CaCaller,
+  IstioCaServer,
+  type IstioCaServerOptions,
+} from './ca-server.js';
 export type { CertificateSource, WorkloadCertificate } from './certificate.js';
 export { type CsrWithKey, createCsr, type ParsedCsr, parseCsr } from './csr.js';
+export { channels } from './diagnostics.js';
 export { SPIFFE_ERROR_CODES, SpiffeError, type SpiffeErrorCode } from './errors.js';
 export type { CertificateIssuer, IssueOptions } from './issuer.js';
 export {
@@ -12,6 +30,17 @@ export {
   type SignCsrOptions,
 } from './local-ca.js';
 export { decodePem, encodePem, type PemBlock } from './pem.js';
+export {
+  type BackoffOptions,
+  type CertificateDumpEntry,
+  type CertificateStatus,
+  type FetchErrorEvent,
+  type FetchPriority,
+  type RotatedEvent,
+  SecretManager,
+  type SecretManagerEvents,
+  type SecretManagerOptions,
+} from './secret-manager.js';
 export { assertTrustDomain, IstioIdentity, SpiffeId } from './spiffe-id.js';
 export {
   type HasValidity,

@@ -11,10 +11,12 @@ import {
   BasicConstraints,
   ExtendedKeyUsage,
   Extensions,
+  GeneralName,
   KeyIdentifier,
   KeyUsage,
   Name,
   RelativeDistinguishedName,
+  SubjectAlternativeName,
   SubjectKeyIdentifier,
   SubjectPublicKeyInfo,
   TBSCertificate,
@@ -37,9 +39,9 @@ import {
   type ParsedCertificate,
   parseCertificates,
   type SigningAlgorithm,
+  serialHex,
   signCertificate,
   signingAlgorithmFor,
-  uriSan,
 } from './x509.js';
 
 /** File names of Istio's plug-in CA layout (`cacerts` secret). */
@@ -167,14 +169,16 @@ export class LocalCa implements CertificateIssuer {
     this.#tail = Object.freeze([...this.#intermediatePems, this.trustBundle.toPem()]);
 
     // Prove the material is coherent now rather than on the first signature.
-    const probe = this.#signLeaf(
-      SpiffeId.fromSegments(this.trustDomain, 'local-ca-self-check'),
-      generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({
-        format: 'der',
-        type: 'spki',
-      }),
-      60,
-    );
+    const probe = parseCertificates(
+      this.#signLeaf(
+        SpiffeId.fromSegments(this.trustDomain, 'local-ca-self-check'),
+        generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({
+          format: 'der',
+          type: 'spki',
+        }),
+        60,
+      ).der,
+    )[0]!;
     // At the latest notBefore in the chain: a CA made seconds ago by another tool must load.
     const at = new Date(
       Math.max(Date.now(), ...[caCert, ...this.intermediates].map((c) => c.notBefore.getTime())),
@@ -248,7 +252,7 @@ export class LocalCa implements CertificateIssuer {
     return [this.#signCsr(csr, options).pem, ...this.#tail];
   }
 
-  #signCsr(csr: string | Uint8Array, options: SignCsrOptions): ParsedCertificate {
+  #signCsr(csr: string | Uint8Array, options: SignCsrOptions): SignedLeaf {
     const ttl = this.#ttl(options.ttlSeconds);
     const parsed = parseCsr(csr);
     if (parsed.uriSans.length !== 1) {
@@ -316,17 +320,62 @@ export class LocalCa implements CertificateIssuer {
     return requested;
   }
 
-  #signLeaf(id: SpiffeId, spki: Uint8Array, ttlSeconds: number): ParsedCertificate {
+  /**
+   * A TLS serving certificate (e.g. for {@link IstioCaServer}) with DNS and IP SANs instead of
+   * a SPIFFE ID, like istiod's own serving certificate. Returns the key and `leaf + intermediates`.
+   */
+  issueServingCertificate(options: {
+    dnsNames?: readonly string[];
+    ipAddresses?: readonly string[];
+    ttlSeconds?: number;
+  }): { privateKey: string; certChain: string; leaf: ParsedCertificate } {
+    const names = [
+      ...(options.dnsNames ?? []).map((dNSName) => new GeneralName({ dNSName })),
+      ...(options.ipAddresses ?? []).map((iPAddress) => new GeneralName({ iPAddress })),
+    ];
+    if (names.length === 0) {
+      throw new SpiffeError(
+        'ERR_SPIFFE_INVALID_ARGUMENT',
+        'a serving certificate needs a DNS name or IP',
+      );
+    }
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    const leaf = parseCertificates(
+      this.#signLeaf(
+        names,
+        publicKey.export({ format: 'der', type: 'spki' }),
+        this.#ttl(options.ttlSeconds),
+      ).der,
+    )[0]!;
+    return {
+      privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }) as string,
+      certChain: [leaf.pem, ...this.#intermediatePems].join(''),
+      leaf,
+    };
+  }
+
+  #signLeaf(
+    subject: SpiffeId | readonly GeneralName[],
+    spki: Uint8Array,
+    ttlSeconds: number,
+  ): SignedLeaf {
+    const sanNames =
+      subject instanceof SpiffeId
+        ? [new GeneralName({ uniformResourceIdentifier: subject.toString() })]
+        : [...subject];
     const now = Date.now();
     const backdate = this.#backdate ?? Math.min(60, Math.floor(ttlSeconds / 10));
-    const notBefore = new Date(now - backdate * 1000);
+    // Whole seconds, as X.509 time encodes them.
+    const notBefore = new Date(Math.floor((now - backdate * 1000) / 1000) * 1000);
     // A leaf never outlives the CA that signed it.
     const notAfter = new Date(
-      Math.min(now + ttlSeconds * 1000, this.caCertificate.notAfter.getTime()),
+      Math.floor(Math.min(now + ttlSeconds * 1000, this.caCertificate.notAfter.getTime()) / 1000) *
+        1000,
     );
+    const serial = serialNumber();
     const tbs = new TBSCertificate({
       version: Version.v3,
-      serialNumber: serialNumber(),
+      serialNumber: serial,
       issuer: this.#issuerName,
       subject: new Name(),
       validity: new Validity({ notBefore, notAfter }),
@@ -345,11 +394,28 @@ export class LocalCa implements CertificateIssuer {
           new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(this.#authorityKeyId) }),
         ),
         // Critical because the subject is empty (RFC 5280 §4.2.1.6).
-        uriSan(id.toString(), true),
+        extension(OID.subjectAltName, true, new SubjectAlternativeName(sanNames)),
       ]),
     });
-    return parseCertificates(signCertificate(tbs, this.#key, this.#alg))[0]!;
+    const der = signCertificate(tbs, this.#key, this.#alg);
+    // Not re-parsed: what we just encoded is known, and parsing would double the cost.
+    return {
+      der,
+      pem: encodePem(der, 'CERTIFICATE'),
+      serialNumber: serialHex(serial),
+      notBefore,
+      notAfter,
+    };
   }
+}
+
+/** A certificate this CA just signed, with the fields it already knows. */
+interface SignedLeaf {
+  readonly der: Buffer;
+  readonly pem: string;
+  readonly serialNumber: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
 }
 
 function positiveSeconds(value: number, name: string): number {

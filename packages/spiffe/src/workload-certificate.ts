@@ -3,7 +3,7 @@ import type { WorkloadCertificate } from './certificate.js';
 import { SpiffeError } from './errors.js';
 import type { SpiffeId } from './spiffe-id.js';
 import { spiffeIdFromCertificate, TrustBundle, verifyChain } from './svid.js';
-import { type ParsedCertificate, parseCertificates } from './x509.js';
+import { ParsedCertificate, parseCertificates } from './x509.js';
 
 /** Options of {@link createWorkloadCertificate}. */
 export interface WorkloadCertificateParts {
@@ -62,7 +62,7 @@ export function createWorkloadCertificate(parts: WorkloadCertificateParts): Work
 export function assembleWorkloadCertificate(
   identity: SpiffeId,
   privateKey: string,
-  leaf: ParsedCertificate,
+  leaf: ParsedCertificate | LeafFields,
   intermediates: readonly string[],
   roots: readonly string[],
 ): WorkloadCertificate {
@@ -78,8 +78,15 @@ export function assembleWorkloadCertificate(
     notAfter: leaf.notAfter,
     serialNumber: leaf.serialNumber,
   });
-  parsedLeaves.set(cert, leaf);
+  if (leaf instanceof ParsedCertificate) parsedLeaves.set(cert, leaf);
   return cert;
+}
+
+interface LeafFields {
+  readonly pem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly serialNumber: string;
 }
 
 /**
