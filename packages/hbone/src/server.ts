@@ -235,6 +235,8 @@ export class HboneServer extends EventEmitter<ServerEvents> {
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #peers = new WeakMap<ServerHttp2Session, PeerInfo>();
   readonly #sockets = new Set<Duplex>();
+  /** Accepted connections that have not yet become a session or reported a TLS error. */
+  readonly #unsettled = new WeakSet<object>();
   readonly #tunnels = new Set<ServerTunnel>();
   readonly #pending = new Set<AbortController>();
   #certificate: WorkloadCertificate | undefined;
@@ -281,9 +283,11 @@ export class HboneServer extends EventEmitter<ServerEvents> {
 
     this.#server.on('connection', (socket: Socket) => this.#onTcp(socket));
     this.#server.on('tlsClientError', (err, socket) => {
+      this.#settle(socket);
       this.#connectionError(toHboneError(err, 'TLS handshake'), socket.remoteAddress);
     });
     this.#server.on('unknownProtocol', (socket) => {
+      this.#settle(socket);
       this.#connectionError(
         new HboneError('ERR_HBONE_PROTOCOL', 'client did not negotiate ALPN h2'),
         socket.remoteAddress,
@@ -471,13 +475,39 @@ export class HboneServer extends EventEmitter<ServerEvents> {
       socket.setKeepAlive(true, keepAlive);
     }
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    this.#unsettled.add(socket);
+    const remoteAddress = socket.remoteAddress;
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      // Node verifies client chains after the handshake and drops failures silently
+      // (expired, unknown CA); this is where they become visible.
+      if (this.#unsettled.has(socket) && !this.#destroyed) {
+        this.#connectionError(
+          new HboneError(
+            'ERR_HBONE_TLS',
+            'connection closed before HTTP/2 started: client certificate rejected (expired, untrusted chain) or handshake aborted',
+          ),
+          remoteAddress,
+        );
+      }
+    });
     // Sockets that error before TLS starts would otherwise be unhandled.
     socket.on('error', () => {});
   }
 
+  /** Marks the accepted connection under a TLS socket as accounted for. */
+  #settle(tlsSocket: TLSSocket): void {
+    const parent = (tlsSocket as { _parent?: { stream?: unknown } })._parent;
+    if (parent) {
+      this.#unsettled.delete(parent);
+      // Non-socket duplexes are wrapped by Node (JSStreamSocket) and reachable as `.stream`.
+      if (parent.stream && typeof parent.stream === 'object') this.#unsettled.delete(parent.stream);
+    }
+  }
+
   #onSession(session: ServerHttp2Session): void {
     const tlsSocket = session.socket as TLSSocket;
+    this.#settle(tlsSocket);
     const remoteAddress = tlsSocket.remoteAddress;
     session.on('error', (err) =>
       this.#connectionError(toHboneError(err, 'session'), remoteAddress),
@@ -601,6 +631,8 @@ export class HboneServer extends EventEmitter<ServerEvents> {
       try {
         decision = await this.#options.onConnect(request);
       } catch (err) {
+        // A stream that went away while the embedder decided needs no answer.
+        if (stream.destroyed || abort.signal.aborted) return;
         return this.#refuse(
           stream,
           503,

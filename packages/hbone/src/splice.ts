@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { HboneError } from './errors.js';
 import { TUNNEL_HIGH_WATER_MARK } from './settings.js';
 
 const NGHTTP2_NO_ERROR = 0;
@@ -96,19 +97,29 @@ export class Splice {
 
   #watch(s: Duplex, other: Duplex): void {
     let failed: Error | undefined;
+    const session = isH2Stream(s) ? s.session : undefined;
     s.on('error', (err: Error) => {
       failed = err;
     });
     s.once('close', () => {
-      // A session torn down under the stream is not a clean EOF, whatever its rstCode.
+      // A session torn down under an unfinished stream is not a clean EOF, whatever its
+      // rstCode: the peer vanished.
       const sessionGone =
-        (failed as { code?: string } | undefined)?.code === 'ERR_HTTP2_STREAM_CANCEL';
+        (failed as { code?: string } | undefined)?.code === 'ERR_HTTP2_STREAM_CANCEL' ||
+        (session !== undefined &&
+          (session as { destroyed?: boolean }).destroyed === true &&
+          !(s.readableEnded && s.writableFinished));
       const graceful =
         isH2Stream(s) &&
         !sessionGone &&
         (s.rstCode === NGHTTP2_NO_ERROR || s.rstCode === NGHTTP2_CANCEL || s.rstCode === undefined);
-      if (failed && !graceful) {
-        this.#error ??= failed;
+      if (sessionGone || (failed && !graceful)) {
+        this.#error ??=
+          failed ??
+          new HboneError(
+            'ERR_HBONE_CONNECTION_CLOSED',
+            'the HTTP/2 connection under the tunnel was lost',
+          );
         abort(other);
       } else if (!s.readableEnded && !failed && !isH2Stream(s)) {
         // A plain duplex closed without EOF or error (destroyed locally): pass it on.

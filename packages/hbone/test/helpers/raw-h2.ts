@@ -53,7 +53,7 @@ export function frame(
   type: number,
   flags: number,
   streamId: number,
-  payload = Buffer.alloc(0),
+  payload: Buffer = Buffer.alloc(0),
 ): Buffer {
   const h = Buffer.alloc(9);
   h.writeUIntBE(payload.length, 0, 3);
@@ -66,7 +66,7 @@ export function frame(
 export class RawH2 {
   readonly frames: Frame[] = [];
   closed = false;
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
 
   private constructor(readonly socket: TLSSocket) {
     socket.on('data', (chunk: Buffer) => this.#parse(chunk));
@@ -82,7 +82,7 @@ export class RawH2 {
         host: '127.0.0.1',
         port,
         ALPNProtocols: ['h2'],
-        ca: cert?.roots ?? [],
+        ca: [...(cert?.roots ?? [])],
         rejectUnauthorized: false,
         ...(cert
           ? { key: cert.privateKey, cert: [cert.leaf, ...cert.intermediates].join('') }
