@@ -38,8 +38,11 @@ export function negotiateFormat(accept: string | readonly string[] | undefined):
 export async function renderRegistry(
   registry: Registry,
   format: ExpositionFormat,
+  options: { signal?: AbortSignal } = {},
 ): Promise<string> {
+  options.signal?.throwIfAborted();
   const families = await registry.getMetricsAsJSON();
+  options.signal?.throwIfAborted();
   const om = format === 'openmetrics';
   const out: string[] = [];
   for (const family of families as MetricObjectWithValues<MetricValue<string>>[]) {

@@ -78,3 +78,4 @@ export {
   type TrafficMetricsEvents,
   type TrafficMetricsOptions,
 } from './traffic.js';
+export { createZtunnelMetrics, type ZtunnelMetrics } from './ztunnel.js';

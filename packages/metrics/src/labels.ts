@@ -147,6 +147,49 @@ export function workloadIdentity(w: LabelWorkload): string {
   return `spiffe://${w.trustDomain}/ns/${w.namespace}/sa/${w.serviceAccount}`;
 }
 
+/** One end of a connection, before `unknown` is filled in. */
+interface Side {
+  workload?: string;
+  service?: string;
+  revision?: string;
+  namespace?: string;
+  principal?: string;
+  app?: string;
+  version?: string;
+  cluster?: string;
+  region?: string;
+  zone?: string;
+}
+
+function wdsSide(w: LabelWorkload): Side {
+  return {
+    workload: w.workloadName,
+    service: w.canonicalName,
+    revision: w.canonicalRevision,
+    namespace: w.namespace,
+    app: w.canonicalName,
+    version: w.canonicalRevision,
+    cluster: w.clusterId,
+    region: w.locality?.region,
+    zone: w.locality?.zone,
+  };
+}
+
+function derivedSide(d: DerivedWorkload, app: string | undefined): Side {
+  return {
+    workload: d.workloadName,
+    service: d.app,
+    revision: d.revision,
+    namespace: d.namespace,
+    principal: d.identity,
+    app,
+    version: d.revision,
+    cluster: d.clusterId,
+    region: d.region,
+    zone: d.zone,
+  };
+}
+
 const UNKNOWN = 'unknown';
 const v = (s: string | undefined): string => (s ? s : UNKNOWN);
 
@@ -165,116 +208,60 @@ export function trafficLabels(c: ConnectionOpen, flag: ResponseFlag = '-'): Traf
       `invalid connection_security_policy ${String(c.connectionSecurityPolicy)}`,
     );
   }
-  let sWorkload: string | undefined;
-  let sService: string | undefined;
-  let sRevision: string | undefined;
-  let sNamespace: string | undefined;
-  let sPrincipal: string | undefined;
-  let sApp: string | undefined;
-  let sVersion: string | undefined;
-  let sCluster: string | undefined;
-  let sRegion: string | undefined;
-  let sZone: string | undefined;
-  let dWorkload: string | undefined;
-  let dService: string | undefined;
-  let dRevision: string | undefined;
-  let dNamespace: string | undefined;
-  let dPrincipal: string | undefined;
-  let dApp: string | undefined;
-  let dVersion: string | undefined;
-  let dCluster: string | undefined;
-  let dRegion: string | undefined;
-  let dZone: string | undefined;
+  let src: Side = {};
+  let dst: Side = {};
   let locality = false;
-
-  const ds = c.derivedSource;
-  if (ds) {
-    sWorkload = ds.workloadName;
-    sService = ds.app;
-    sRevision = ds.revision;
-    sNamespace = ds.namespace;
+  if (c.derivedSource) {
     // ztunnel quirk kept for dashboard parity: the derived path labels source_app with the
     // workload name, not the canonical service.
-    sApp = ds.workloadName;
-    sVersion = ds.revision;
-    sCluster = ds.clusterId;
-    sPrincipal = ds.identity;
-    sRegion = ds.region;
-    sZone = ds.zone;
+    src = derivedSide(c.derivedSource, c.derivedSource.workloadName);
     locality = true;
   }
-  const s = c.source;
-  if (s) {
-    sWorkload = s.workloadName;
-    sService = s.canonicalName;
-    sRevision = s.canonicalRevision;
-    sNamespace = s.namespace;
-    sApp = s.canonicalName;
-    sVersion = s.canonicalRevision;
-    sCluster = s.clusterId;
-    sRegion = s.locality?.region;
-    sZone = s.locality?.zone;
+  if (c.source) {
+    // WDS data wins field by field, but never supplies source_principal: only a verified
+    // TLS identity may.
+    src = { ...wdsSide(c.source), principal: src.principal };
     locality = true;
   }
-  const d = c.destination;
-  if (d) {
-    dWorkload = d.workloadName;
-    dService = d.canonicalName;
-    dRevision = d.canonicalRevision;
-    dNamespace = d.namespace;
-    dPrincipal = workloadIdentity(d);
-    dApp = d.canonicalName;
-    dVersion = d.canonicalRevision;
-    dCluster = d.clusterId;
-    dRegion = d.locality?.region;
-    dZone = d.locality?.zone;
+  if (c.destination) {
+    dst = { ...wdsSide(c.destination), principal: workloadIdentity(c.destination) };
     locality = true;
   }
-  const dd = c.derivedDestination;
-  if (dd) {
-    dWorkload = dd.workloadName;
-    dService = dd.app;
-    dRevision = dd.revision;
-    dNamespace = dd.namespace;
-    dPrincipal = dd.identity;
-    dApp = dd.app;
-    dVersion = dd.revision;
-    dCluster = dd.clusterId;
-    dRegion = dd.region;
-    dZone = dd.zone;
+  if (c.derivedDestination) {
+    dst = derivedSide(c.derivedDestination, c.derivedDestination.app);
     locality = true;
   }
   const svc = c.destinationService;
   const labels: Record<string, string> = {
     reporter: c.reporter,
-    source_workload: v(sWorkload),
-    source_canonical_service: v(sService),
-    source_canonical_revision: v(sRevision),
-    source_workload_namespace: v(sNamespace),
-    source_principal: v(sPrincipal),
-    source_app: v(sApp),
-    source_version: v(sVersion),
-    source_cluster: v(sCluster),
+    source_workload: v(src.workload),
+    source_canonical_service: v(src.service),
+    source_canonical_revision: v(src.revision),
+    source_workload_namespace: v(src.namespace),
+    source_principal: v(src.principal),
+    source_app: v(src.app),
+    source_version: v(src.version),
+    source_cluster: v(src.cluster),
     destination_service: v(svc?.hostname),
     destination_service_namespace: v(svc?.namespace),
     destination_service_name: v(svc?.name),
-    destination_workload: v(dWorkload),
-    destination_canonical_service: v(dService),
-    destination_canonical_revision: v(dRevision),
-    destination_workload_namespace: v(dNamespace),
-    destination_principal: v(dPrincipal),
-    destination_app: v(dApp),
-    destination_version: v(dVersion),
-    destination_cluster: v(dCluster),
+    destination_workload: v(dst.workload),
+    destination_canonical_service: v(dst.service),
+    destination_canonical_revision: v(dst.revision),
+    destination_workload_namespace: v(dst.namespace),
+    destination_principal: v(dst.principal),
+    destination_app: v(dst.app),
+    destination_version: v(dst.version),
+    destination_cluster: v(dst.cluster),
     request_protocol: 'tcp',
     response_flags: flag,
     connection_security_policy: c.connectionSecurityPolicy,
   };
   if (locality) {
-    labels.source_region = v(sRegion);
-    labels.source_zone = v(sZone);
-    labels.destination_region = v(dRegion);
-    labels.destination_zone = v(dZone);
+    labels.source_region = v(src.region);
+    labels.source_zone = v(src.zone);
+    labels.destination_region = v(dst.region);
+    labels.destination_zone = v(dst.zone);
   }
   return labels as unknown as TrafficLabels;
 }

@@ -120,6 +120,61 @@ function seriesKey(labels: TrafficLabels): string {
 }
 
 /**
+ * @internal Bookkeeping shared by {@link TrafficMetrics} and its connections: label sets resolved to
+ * series, series with pending increments, open connections, and log publishing.
+ */
+export class Ledger {
+  readonly series = new Map<string, Series>();
+  dirty: Series[] = [];
+  readonly open = new Set<RecordedConnection>();
+
+  constructor(private readonly events: EventEmitter<TrafficMetricsEvents>) {}
+
+  seriesFor(labels: TrafficLabels): Series {
+    const key = seriesKey(labels);
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = new Series(labels, key);
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
+  markDirty(series: Series): void {
+    if (!series.dirty) {
+      series.dirty = true;
+      this.dirty.push(series);
+    }
+  }
+
+  /** The series of `base` closed with `flag`, resolved once per base series and flag. */
+  flagged(base: Series, flag: ResponseFlag): Series {
+    if (flag === '-') return base;
+    base.flagged ??= new Map();
+    let series = base.flagged.get(flag);
+    if (series === undefined) {
+      const labels = { ...base.labels, response_flags: flag } as TrafficLabels;
+      const parts = base.key.split('\u0000');
+      parts[FLAG_POSITION] = flag;
+      const key = parts.join('\u0000');
+      series = this.series.get(key) ?? new Series(labels, key);
+      this.series.set(key, series);
+      base.flagged.set(flag, series);
+    }
+    return series;
+  }
+
+  get logging(): boolean {
+    return accessLogChannel.hasSubscribers || this.events.listenerCount('access-log') > 0;
+  }
+
+  publish(record: AccessLogRecord): void {
+    if (accessLogChannel.hasSubscribers) accessLogChannel.publish(record);
+    if (this.events.listenerCount('access-log') > 0) this.events.emit('access-log', record);
+  }
+}
+
+/**
  * ztunnel's traffic metrics on a registry you pass, fed by {@link RecordedConnection}s.
  *
  * The data path only adds numbers to fields of its connection; label sets are resolved once
@@ -133,9 +188,7 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
   readonly #received: Counter<string>;
   readonly #sent: Counter<string>;
   readonly #failed: Counter<string>;
-  readonly #series = new Map<string, Series>();
-  #dirty: Series[] = [];
-  readonly #open = new Set<RecordedConnection>();
+  readonly #ledger = new Ledger(this);
   readonly #sockets: Partial<Record<Reporter, number>> = {};
 
   constructor(options: TrafficMetricsOptions) {
@@ -180,17 +233,18 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
    * for a malformed `connection`.
    */
   open(connection: ConnectionOpen, addresses: ConnectionAddresses): RecordedConnection {
+    const ledger = this.#ledger;
     const labels = trafficLabels(connection);
-    const series = this.#seriesFor(labels);
+    const series = ledger.seriesFor(labels);
     series.opened++;
-    this.#markDirty(series);
-    const conn = new RecordedConnection(this, series, connection, addresses);
-    this.#open.add(conn);
-    if (accessLogChannel.hasSubscribers || this.listenerCount('access-log') > 0) {
-      this.#publish({
+    ledger.markDirty(series);
+    const conn = new RecordedConnection(ledger, series, connection, addresses);
+    ledger.open.add(conn);
+    if (ledger.logging) {
+      ledger.publish({
         level: 'debug',
         msg: 'connection opened',
-        fields: conn.accessLogFields(false),
+        fields: accessLogFields(conn, false),
         labels,
       });
     }
@@ -202,12 +256,14 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
    * Works with anything that emits `close` once (net.Socket, tls.TLSSocket, Http2Stream).
    */
   trackSocket(
-    socket: { once(event: 'close', listener: () => void): unknown },
+    socket: { once(event: 'close', listener: () => void): unknown; closed?: boolean },
     reporter: Reporter,
   ): void {
     if (reporter !== 'source' && reporter !== 'destination') {
       throw new MetricsError('ERR_METRICS_INVALID_LABEL', `invalid reporter ${String(reporter)}`);
     }
+    // Already closed: its 'close' event has fired and would never decrement the gauge.
+    if (socket.closed === true) return;
     this.#sockets[reporter] = (this.#sockets[reporter] ?? 0) + 1;
     socket.once('close', () => {
       this.#sockets[reporter] = (this.#sockets[reporter] ?? 1) - 1;
@@ -219,8 +275,8 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
    * a `warn` record with addresses, direction and error only; no metric changes.
    */
   earlyDeny(src: string, dst: string, reporter: Reporter, error: unknown): void {
-    if (!accessLogChannel.hasSubscribers && this.listenerCount('access-log') === 0) return;
-    this.#publish({
+    if (!this.#ledger.logging) return;
+    this.#ledger.publish({
       level: 'warn',
       msg: 'connection failed',
       fields: {
@@ -234,7 +290,7 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
 
   /** Connections opened and not yet closed. */
   get openConnections(): number {
-    return this.#open.size;
+    return this.#ledger.open.size;
   }
 
   /**
@@ -242,7 +298,7 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
    * closed by drain). For shutdown, after the proxy stopped moving bytes.
    */
   closeAll(error: unknown = new Error('connection closed due to drain')): void {
-    for (const conn of [...this.#open]) conn.close({ error });
+    for (const conn of [...this.#ledger.open]) conn.close({ error });
   }
 
   /**
@@ -250,10 +306,11 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
    * collect of the registry; call it yourself only to read counters outside a scrape.
    */
   flush(): void {
-    for (const conn of this.#open) conn.drain();
-    const dirty = this.#dirty;
+    const ledger = this.#ledger;
+    for (const conn of ledger.open) drain(conn);
+    const dirty = ledger.dirty;
     if (dirty.length === 0) return;
-    this.#dirty = [];
+    ledger.dirty = [];
     for (const s of dirty) {
       s.dirty = false;
       const labels = s.labels as Record<string, string>;
@@ -265,72 +322,22 @@ export class TrafficMetrics extends EventEmitter<TrafficMetricsEvents> {
       s.opened = s.closed = s.failed = s.received = s.sent = 0;
     }
   }
-
-  #seriesFor(labels: TrafficLabels): Series {
-    const key = seriesKey(labels);
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      series = new Series(labels, key);
-      this.#series.set(key, series);
-    }
-    return series;
-  }
-
-  /** @internal */
-  markDirty(series: Series): void {
-    this.#markDirty(series);
-  }
-
-  #markDirty(series: Series): void {
-    if (!series.dirty) {
-      series.dirty = true;
-      this.#dirty.push(series);
-    }
-  }
-
-  /** @internal the series of `base` closed with `flag`. */
-  flagged(base: Series, flag: ResponseFlag): Series {
-    if (flag === '-') return base;
-    base.flagged ??= new Map();
-    let series = base.flagged.get(flag);
-    if (series === undefined) {
-      const labels = { ...base.labels, response_flags: flag } as TrafficLabels;
-      const parts = base.key.split('\u0000');
-      parts[FLAG_POSITION] = flag;
-      const key = parts.join('\u0000');
-      series = this.#series.get(key) ?? new Series(labels, key);
-      this.#series.set(key, series);
-      base.flagged.set(flag, series);
-    }
-    return series;
-  }
-
-  /** @internal */
-  closed(conn: RecordedConnection): void {
-    this.#open.delete(conn);
-  }
-
-  /** @internal */
-  publish(record: AccessLogRecord): void {
-    this.#publish(record);
-  }
-
-  /** @internal */
-  get logging(): boolean {
-    return accessLogChannel.hasSubscribers || this.listenerCount('access-log') > 0;
-  }
-
-  #publish(record: AccessLogRecord): void {
-    if (accessLogChannel.hasSubscribers) accessLogChannel.publish(record);
-    if (this.listenerCount('access-log') > 0) this.emit('access-log', record);
-  }
 }
 
 /**
  * One proxied connection. The data path calls {@link addRequestBytes} /
  * {@link addResponseBytes} per chunk (a field addition, no label work) and {@link close} once.
  */
+// Module-private access to connection internals, for TrafficMetrics (set in a static block).
+let drain: (conn: RecordedConnection) => void;
+let accessLogFields: (conn: RecordedConnection, complete: boolean) => AccessLogFields;
+
 export class RecordedConnection {
+  static {
+    drain = (conn) => conn.#drain();
+    accessLogFields = (conn, complete) => conn.#accessLogFields(complete);
+  }
+
   /** Bytes client → server so far (`istio_tcp_received_bytes_total`). */
   requestBytes = 0;
   /** Bytes server → client so far (`istio_tcp_sent_bytes_total`). */
@@ -342,7 +349,7 @@ export class RecordedConnection {
 
   /** @internal */
   constructor(
-    private readonly metrics: TrafficMetrics,
+    private readonly ledger: Ledger,
     private readonly series: Series,
     private readonly connection: ConnectionOpen,
     private readonly addresses: ConnectionAddresses,
@@ -361,18 +368,18 @@ export class RecordedConnection {
     if (!(typeof n === 'number' && n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw badCount(n);
     this.requestBytes += n;
     // A late chunk after close() is not in the open set any more; hand it over now.
-    if (this.#closed) this.drain();
+    if (this.#closed) this.#drain();
   }
 
   /** Counts `n` bytes travelling server → client. */
   addResponseBytes(n: number): void {
     if (!(typeof n === 'number' && n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw badCount(n);
     this.responseBytes += n;
-    if (this.#closed) this.drain();
+    if (this.#closed) this.#drain();
   }
 
-  /** @internal moves unflushed bytes into the series. */
-  drain(): void {
+  /** Moves unflushed bytes into the series. */
+  #drain(): void {
     const req = this.requestBytes - this.#flushedRequest;
     const res = this.responseBytes - this.#flushedResponse;
     if (req === 0 && res === 0) return;
@@ -381,7 +388,7 @@ export class RecordedConnection {
     const s = this.series;
     s.received += req;
     s.sent += res;
-    this.metrics.markDirty(s);
+    this.ledger.markDirty(s);
   }
 
   /**
@@ -399,16 +406,16 @@ export class RecordedConnection {
       );
     }
     this.#closed = true;
-    this.metrics.closed(this);
-    this.drain();
-    const series = this.metrics.flagged(this.series, flag);
+    this.ledger.open.delete(this);
+    this.#drain();
+    const series = this.ledger.flagged(this.series, flag);
     series.closed++;
     if (FAILURE_RESPONSE_FLAGS.has(flag)) series.failed++;
-    this.metrics.markDirty(series);
-    if (this.metrics.logging) {
-      const fields = this.accessLogFields(true);
+    this.ledger.markDirty(series);
+    if (this.ledger.logging) {
+      const fields = this.#accessLogFields(true);
       if (result.error !== undefined) fields.error = errorText(result.error);
-      this.metrics.publish({
+      this.ledger.publish({
         level: result.error === undefined ? 'info' : 'error',
         msg: 'connection complete',
         fields,
@@ -418,8 +425,7 @@ export class RecordedConnection {
     return true;
   }
 
-  /** @internal */
-  accessLogFields(complete: boolean): AccessLogFields {
+  #accessLogFields(complete: boolean): AccessLogFields {
     const l = this.series.labels;
     const c = this.connection;
     const mtls = l.connection_security_policy === 'mutual_tls';

@@ -1,8 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -162,6 +164,15 @@ describe('exposition formats checked by promtool', () => {
   });
 });
 
+describe('renderRegistry', () => {
+  it('rejects with the abort reason when the signal is aborted', async () => {
+    const reason = new Error('scrape cancelled');
+    await expect(
+      renderRegistry(populated(false), 'prometheus', { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
+  });
+});
+
 describe('negotiateFormat', () => {
   it('follows ztunnel: OpenMetrics when any Accept entry names it, else text', () => {
     expect(negotiateFormat(undefined)).toBe('prometheus');
@@ -282,6 +293,37 @@ describe('createMetricsHandler', () => {
     expect(res.body.toString()).toMatch(
       /^ERR_METRICS_COLLECT_FAILED: collecting metrics failed: boom/,
     );
+    expect((await get('/metrics')).status).toBe(200);
+  });
+
+  it('bad requests and failing collects leave no file descriptors behind', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const agent = new http.Agent({ keepAlive: false });
+    const baseline = fds();
+    for (let i = 0; i < 20; i++) {
+      for (const [path, method] of [
+        ['/metrics', 'POST'],
+        ['/broken', 'GET'],
+        ['/elsewhere', 'GET'],
+        ['/metrics', 'DELETE'],
+      ] as const) {
+        await new Promise<void>((resolve, reject) => {
+          const req = http.request(`${base}${path}`, { method, agent }, (res) => {
+            res.resume();
+            res.on('end', resolve);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      }
+      // Garbage that is not HTTP at all: node:http answers 400 and closes.
+      const raw = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      raw.end('\x16\x03\x01 not http\r\n\r\n');
+      raw.resume();
+      await once(raw, 'close');
+    }
+    agent.destroy();
+    await expect.poll(fds, { timeout: 5000 }).toBeLessThanOrEqual(baseline);
     expect((await get('/metrics')).status).toBe(200);
   });
 

@@ -18,7 +18,9 @@ import {
 import { echo, echoService, sleep } from './fixtures.js';
 
 const hasPrometheus = spawnSync('prometheus', ['--version']).status === 0;
-if (!hasPrometheus) console.warn('prometheus binary not found: skipping the real-Prometheus test');
+// CI installs the Debian package, so there a missing binary fails the test instead of skipping.
+const skip = !hasPrometheus && !process.env.CI;
+if (skip) console.warn('prometheus binary not found: skipping the real-Prometheus test');
 
 const MiB = 1 << 20;
 const RESPONSE = 256 << 10;
@@ -42,7 +44,7 @@ interface Sample {
   value: [number, string];
 }
 
-describe.skipIf(!hasPrometheus)('a real Prometheus scraping the stats endpoint', () => {
+describe.skipIf(skip)('a real Prometheus scraping the stats endpoint', () => {
   const registry = new Registry();
   const traffic = new TrafficMetrics({ registry });
   registerBuildInfo({ registry, tag: '1.28.0' });

@@ -6,12 +6,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   ACCESS_LOG_CHANNEL,
   type AccessLogRecord,
+  createZtunnelMetrics,
   inboundHboneConnection,
   inboundPlaintextConnection,
   MetricsError,
   outboundConnection,
   TRAFFIC_METRICS,
   TrafficMetrics,
+  XdsMetrics,
 } from '../src/index.js';
 import { echo, echoService, sleep } from './fixtures.js';
 import { samples, total } from './helpers.js';
@@ -62,6 +64,30 @@ describe('TrafficMetrics registration', () => {
     expect(register.getMetricsAsArray().length).toBe(before);
   });
 
+  it('createZtunnelMetrics registers build, traffic and xDS series together', async () => {
+    const registry = new Registry();
+    const { traffic, xds } = createZtunnelMetrics({ registry, tag: '1.28.0' });
+    traffic.open(outbound, addrs).close();
+    xds.connectionTerminated('Complete');
+    const text = await registry.metrics();
+    expect(text).toContain('istio_build{component="ztunnel",tag="1.28.0"} 1');
+    expect(text).toContain('istio_xds_connection_terminations_total{reason="Complete"} 1');
+    expect(await total(registry, CLOSED)).toBe(1);
+    expect(() => xds.connectionTerminated('Timeout' as never)).toThrowError(
+      expect.objectContaining({ code: 'ERR_METRICS_INVALID_LABEL' }),
+    );
+    expect(() => xds.messageReceived('t', -1)).toThrowError(
+      expect.objectContaining({ code: 'ERR_METRICS_INVALID_BYTE_COUNT' }),
+    );
+    // A clash on any name registers nothing at all.
+    const clash = new Registry();
+    new XdsMetrics({ registry: clash });
+    expect(() => createZtunnelMetrics({ registry: clash, tag: 'x' })).toThrowError(
+      expect.objectContaining({ code: 'ERR_METRICS_ALREADY_REGISTERED' }),
+    );
+    expect(clash.getSingleMetric(OPENED)).toBeUndefined();
+  });
+
   it('throws typed errors without a registry or when the names are taken', () => {
     expect(() => new TrafficMetrics({} as never)).toThrowError(
       expect.objectContaining({ code: 'ERR_METRICS_REGISTRY_REQUIRED' }),
@@ -109,6 +135,11 @@ describe('RecordedConnection', () => {
     expect(await total(registry, SENT)).toBe(3);
     // nothing counted twice when collected again with no new bytes
     expect(await total(registry, RECEIVED)).toBe(15);
+    // prom-client's own renderer collects too, so it sees the same totals
+    conn.addRequestBytes(1);
+    expect(await registry.metrics()).toMatch(
+      /^istio_tcp_received_bytes_total\{reporter="source",.*\} 16$/m,
+    );
     conn.close();
     conn.addResponseBytes(2); // a late chunk is not lost
     expect(await total(registry, SENT)).toBe(5);
@@ -189,6 +220,13 @@ describe('RecordedConnection', () => {
     await expect
       .poll(() => total(registry, 'istio_tcp_sockets_open', { reporter: 'destination' }))
       .toBe(3);
+    expect(await total(registry, 'istio_tcp_sockets_open', { reporter: 'source' })).toBe(3);
+    // A socket that is already closed is not counted (its 'close' will never come again).
+    const gone = net.connect(port, '127.0.0.1');
+    gone.on('error', () => {});
+    gone.destroy();
+    await once(gone, 'close');
+    metrics.trackSocket(gone, 'source');
     expect(await total(registry, 'istio_tcp_sockets_open', { reporter: 'source' })).toBe(3);
     for (const c of clients) c.destroy();
     await expect
