@@ -130,7 +130,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     const rootNamespace = values['root-namespace'] ?? 'istio-system';
     let identity = values['source-identity'];
-    if (identity !== undefined && !identity.startsWith('spiffe://')) identity = `spiffe://${identity}`;
+    if (identity !== undefined && !identity.startsWith('spiffe://'))
+      identity = `spiffe://${identity}`;
 
     const policies: Authorization[] = [];
     const selectors = new Map<string, Record<string, string>>();
@@ -138,7 +139,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     for (const file of positionals) {
       let text: string;
       try {
-        text = file === '-' ? await (io.readStdin?.() ?? Promise.resolve('')) : await readFile(file, 'utf8');
+        text =
+          file === '-'
+            ? await (io.readStdin?.() ?? Promise.resolve(''))
+            : await readFile(file, 'utf8');
       } catch (err) {
         throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
       }
@@ -158,7 +162,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const key = `${p.namespace}/${p.name}`;
         const selector = selectors.get(key);
         // istiod attaches selector policies of the workload's namespace and of the root namespace.
-        if (selector && (p.namespace === namespace || p.namespace === rootNamespace) && selectorMatches(selector, labels)) {
+        if (
+          selector &&
+          (p.namespace === namespace || p.namespace === rootNamespace) &&
+          selectorMatches(selector, labels)
+        ) {
           attached.push(key);
         }
       }
@@ -179,7 +187,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     ] as const) {
       const given = flag === '--source-ip' ? values['source-ip'] : values['dest-ip'];
       const needer = given === undefined ? usesField(applicable, [...fields]) : undefined;
-      if (needer) throw new UsageError(`policy ${needer} matches on ${flag.slice(2)}; give ${flag}`);
+      if (needer)
+        throw new UsageError(`policy ${needer} matches on ${flag.slice(2)}; give ${flag}`);
     }
     const decision = store.evaluate({
       identity: identity ?? null,
@@ -188,9 +197,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       destinationIp: values['dest-ip'] ?? IPV4_PLACEHOLDER,
       destinationPort: Number(portText),
     });
+    for (const key of decision.unknownPolicies ?? []) {
+      warnings.push({
+        code: 'WARN_RBAC_UNKNOWN_POLICY',
+        message: `the workload lists ${key}, which no file defines; skipped`,
+        policy: key,
+      });
+    }
     if (!values.quiet) for (const w of warnings) io.stderr.write(formatWarning(w));
     io.stdout.write(
-      values.json ? `${JSON.stringify({ ...decision, attached, warnings }, null, 2)}\n` : describe(decision, attached),
+      values.json
+        ? `${JSON.stringify({ ...decision, attached, warnings }, null, 2)}\n`
+        : describe(decision, attached),
     );
     return decision.allowed ? 0 : 1;
   } catch (err) {
@@ -202,7 +220,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`mesh-policy-check: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof TypeError &&
+      (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       io.stderr.write(`mesh-policy-check: ${err.message}\n${HINT}`);
       return 2;
     }

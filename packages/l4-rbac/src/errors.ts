@@ -58,7 +58,7 @@ export const RBAC_WARNING_CODES = {
   WARN_RBAC_EMPTY_STRING:
     'A string match or service-account match has an empty value; it can never match a peer identity.',
   WARN_RBAC_UNKNOWN_POLICY:
-    "A workload lists a policy key the store does not hold (transient ordering); it is skipped, as ztunnel does.",
+    'A workload lists a policy key the store does not hold (transient ordering); it is skipped, as ztunnel does.',
   WARN_RBAC_NOT_A_POLICY:
     'A YAML document is neither an AuthorizationPolicy nor a ztunnel local config; it is ignored.',
 } as const;

@@ -88,7 +88,7 @@ export function parseCidr(text: string): ParsedCidr | undefined {
 }
 
 export function cidrContains(cidr: ParsedCidr, ip: ParsedIp): boolean {
-  if (cidr.v === 4) return ip.v === 4 && ((ip.n & cidr.mask) >>> 0) === cidr.net;
+  if (cidr.v === 4) return ip.v === 4 && (ip.n & cidr.mask) >>> 0 === cidr.net;
   return ip.v === 6 && (ip.n & cidr.mask) === cidr.net;
 }
 

@@ -41,8 +41,22 @@ const SOURCE_KEYS = [
   'serviceAccounts',
   'notServiceAccounts',
 ];
-const OPERATION_KEYS = ['hosts', 'notHosts', 'ports', 'notPorts', 'methods', 'notMethods', 'paths', 'notPaths'];
-const L7_SOURCE = ['requestPrincipals', 'notRequestPrincipals', 'remoteIpBlocks', 'notRemoteIpBlocks'];
+const OPERATION_KEYS = [
+  'hosts',
+  'notHosts',
+  'ports',
+  'notPorts',
+  'methods',
+  'notMethods',
+  'paths',
+  'notPaths',
+];
+const L7_SOURCE = [
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+];
 const L7_OPERATION = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'];
 /** The `when` keys istiod can express at L4; every other key is L7-only. */
 export const L4_WHEN_KEYS = [
@@ -167,8 +181,21 @@ function convertRule(
   const to = arr(r.to, `${path}.to`).map((t, i) => {
     const tp = `${path}.to[${i}]`;
     const op = obj(obj(t, tp, ['operation']).operation, `${tp}.operation`, OPERATION_KEYS);
-    for (const f of L7_OPERATION) if (arr(op[f], `${tp}.operation.${f}`).length) l7.push(`${tp}.operation.${f}`);
-    return { ...emptyMatch(), destinationPorts: toPorts(strings(op.ports, `${tp}.operation.ports`), `${tp}.operation.ports`, ctx), notDestinationPorts: toPorts(strings(op.notPorts, `${tp}.operation.notPorts`), `${tp}.operation.notPorts`, ctx) };
+    for (const f of L7_OPERATION)
+      if (arr(op[f], `${tp}.operation.${f}`).length) l7.push(`${tp}.operation.${f}`);
+    return {
+      ...emptyMatch(),
+      destinationPorts: toPorts(
+        strings(op.ports, `${tp}.operation.ports`),
+        `${tp}.operation.ports`,
+        ctx,
+      ),
+      notDestinationPorts: toPorts(
+        strings(op.notPorts, `${tp}.operation.notPorts`),
+        `${tp}.operation.notPorts`,
+        ctx,
+      ),
+    };
   });
   const from = arr(r.from, `${path}.from`).map((f, i) => {
     const fp = `${path}.from[${i}]`;
@@ -267,13 +294,18 @@ export function translateAuthorizationPolicy(
   const rootNamespace = options.rootNamespace ?? 'istio-system';
   const m = obj(manifest, 'manifest');
   if (typeof m.apiVersion !== 'string' || !API_VERSIONS.includes(m.apiVersion)) {
-    fail('apiVersion', `must be one of ${API_VERSIONS.join(', ')}, got ${JSON.stringify(m.apiVersion)}`);
+    fail(
+      'apiVersion',
+      `must be one of ${API_VERSIONS.join(', ')}, got ${JSON.stringify(m.apiVersion)}`,
+    );
   }
-  if (m.kind !== 'AuthorizationPolicy') fail('kind', `must be AuthorizationPolicy, got ${JSON.stringify(m.kind)}`);
+  if (m.kind !== 'AuthorizationPolicy')
+    fail('kind', `must be AuthorizationPolicy, got ${JSON.stringify(m.kind)}`);
   const meta = obj(m.metadata, 'metadata');
   if (typeof meta.name !== 'string' || meta.name === '') fail('metadata.name', 'is required');
   const namespace = meta.namespace ?? options.defaultNamespace ?? 'default';
-  if (typeof namespace !== 'string' || namespace === '') fail('metadata.namespace', 'must be a non-empty string');
+  if (typeof namespace !== 'string' || namespace === '')
+    fail('metadata.namespace', 'must be a non-empty string');
   const key = `${namespace}/${meta.name}`;
   const at = `AuthorizationPolicy ${key}`;
   const spec = obj(m.spec, `${at}: spec`, SPEC_KEYS);
@@ -296,10 +328,16 @@ export function translateAuthorizationPolicy(
 
   const actionText = spec.action ?? 'ALLOW';
   if (actionText === 'AUDIT' || actionText === 'CUSTOM') {
-    throw new RbacError('ERR_RBAC_UNSUPPORTED_ACTION', `${at}: ztunnel does not support the ${actionText} action`);
+    throw new RbacError(
+      'ERR_RBAC_UNSUPPORTED_ACTION',
+      `${at}: ztunnel does not support the ${actionText} action`,
+    );
   }
   if (actionText !== 'ALLOW' && actionText !== 'DENY') {
-    fail(`${at}: spec.action`, `must be ALLOW, DENY, AUDIT or CUSTOM, got ${JSON.stringify(actionText)}`);
+    fail(
+      `${at}: spec.action`,
+      `must be ALLOW, DENY, AUDIT or CUSTOM, got ${JSON.stringify(actionText)}`,
+    );
   }
   const action: 'ALLOW' | 'DENY' = actionText;
 
@@ -320,7 +358,11 @@ export function translateAuthorizationPolicy(
     selector[k] = v;
   }
   const hasSelector = Object.keys(selector).length > 0;
-  const scope = hasSelector ? 'WORKLOAD_SELECTOR' : namespace === rootNamespace ? 'GLOBAL' : 'NAMESPACE';
+  const scope = hasSelector
+    ? 'WORKLOAD_SELECTOR'
+    : namespace === rootNamespace
+      ? 'GLOBAL'
+      : 'NAMESPACE';
 
   const ctx: Ctx = { key, namespace, warnings };
   const rules = arr(spec.rules, `${at}: spec.rules`)
@@ -342,7 +384,10 @@ export function translateAuthorizationPolicy(
 }
 
 /** True when every `matchLabels` entry is among the workload's labels. */
-export function selectorMatches(selector: Record<string, string>, labels: Record<string, string>): boolean {
+export function selectorMatches(
+  selector: Record<string, string>,
+  labels: Record<string, string>,
+): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
@@ -379,7 +424,9 @@ export function loadPolicyDocuments(
       fail(where, 'a document must be a mapping');
     }
     if (doc.kind === 'List') {
-      arr(doc.items, `${where}.items`).forEach((item, i) => visit(item, `${where}.items[${i}]`));
+      arr(doc.items, `${where}.items`).forEach((item, i) => {
+        visit(item, `${where}.items[${i}]`);
+      });
       return;
     }
     if (doc.kind === undefined && 'policies' in doc) {
@@ -401,8 +448,8 @@ export function loadPolicyDocuments(
       if (t.selector) out.selectors.set(`${t.policy.namespace}/${t.policy.name}`, t.selector);
     }
   };
-  parseYamlDocuments(text, source, 'ERR_RBAC_INVALID_MANIFEST').forEach((doc, i) =>
-    visit(doc, `${source} document ${i + 1}`),
-  );
+  parseYamlDocuments(text, source, 'ERR_RBAC_INVALID_MANIFEST').forEach((doc, i) => {
+    visit(doc, `${source} document ${i + 1}`);
+  });
   return out;
 }

@@ -61,7 +61,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function keysOf(value: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
   if (!isObject(value)) fail(path, 'must be a mapping');
   for (const k of Object.keys(value)) {
-    if (!allowed.includes(k)) fail(`${path}.${k}`, `unknown field (expected one of ${allowed.join(', ')})`);
+    if (!allowed.includes(k))
+      fail(`${path}.${k}`, `unknown field (expected one of ${allowed.join(', ')})`);
   }
   return value;
 }
@@ -123,7 +124,11 @@ function cidr(value: unknown, path: string): IpCidr {
 }
 
 const POLICY_KEYS = ['name', 'namespace', 'scope', 'action', 'dryRun', 'rules'] as const;
-const SCOPES = { Global: 'GLOBAL', Namespace: 'NAMESPACE', WorkloadSelector: 'WORKLOAD_SELECTOR' } as const;
+const SCOPES = {
+  Global: 'GLOBAL',
+  Namespace: 'NAMESPACE',
+  WorkloadSelector: 'WORKLOAD_SELECTOR',
+} as const;
 const ACTIONS = { Allow: 'ALLOW', Deny: 'DENY' } as const;
 
 function convertMatch(value: unknown, path: string): Record<string, unknown> {
@@ -161,7 +166,10 @@ export function policyFromLocalConfig(value: unknown, path = 'policies[0]'): Val
     if (typeof p[k] !== 'string') fail(`${path}.${k}`, 'is required and must be a string');
   }
   if (!(typeof p.scope === 'string' && p.scope in SCOPES)) {
-    fail(`${path}.scope`, `must be one of Global, Namespace, WorkloadSelector, got ${JSON.stringify(p.scope)}`);
+    fail(
+      `${path}.scope`,
+      `must be one of Global, Namespace, WorkloadSelector, got ${JSON.stringify(p.scope)}`,
+    );
   }
   if (!(typeof p.action === 'string' && p.action in ACTIONS)) {
     fail(`${path}.action`, `must be Allow or Deny, got ${JSON.stringify(p.action)}`);
@@ -187,7 +195,9 @@ export function policyFromLocalConfig(value: unknown, path = 'policies[0]'): Val
     return validateAuthorization(model);
   } catch (err) {
     if (err instanceof RbacError && err.code === 'ERR_RBAC_INVALID_POLICY') {
-      throw new RbacError('ERR_RBAC_INVALID_LOCAL_CONFIG', `${path}: ${err.message}`, { cause: err });
+      throw new RbacError('ERR_RBAC_INVALID_LOCAL_CONFIG', `${path}: ${err.message}`, {
+        cause: err,
+      });
     }
     throw err;
   }
@@ -197,7 +207,9 @@ export function policyFromLocalConfig(value: unknown, path = 'policies[0]'): Val
 export function parseYamlDocuments(
   text: string,
   source = 'input',
-  code: 'ERR_RBAC_INVALID_LOCAL_CONFIG' | 'ERR_RBAC_INVALID_MANIFEST' = 'ERR_RBAC_INVALID_LOCAL_CONFIG',
+  code:
+    | 'ERR_RBAC_INVALID_LOCAL_CONFIG'
+    | 'ERR_RBAC_INVALID_MANIFEST' = 'ERR_RBAC_INVALID_LOCAL_CONFIG',
 ): unknown[] {
   const docs = parseAllDocuments(text, { customTags: localConfigYamlTags, uniqueKeys: true });
   const list = Array.isArray(docs) ? docs : [docs];
@@ -217,7 +229,10 @@ export function parseYamlDocuments(
  * Reads the policies of a local config: a YAML document with a top-level `policies` list
  * (other top-level keys are left to the caller), or a bare list of policies.
  */
-export function parseLocalConfigPolicies(text: string, source = 'local config'): {
+export function parseLocalConfigPolicies(
+  text: string,
+  source = 'local config',
+): {
   policies: Authorization[];
   warnings: Validated['warnings'];
 } {

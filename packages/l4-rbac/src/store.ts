@@ -187,7 +187,8 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
         }
         const c = this.#policies.get(key);
         if (!c) {
-          (out.unknown ??= []).push(key);
+          out.unknown ??= [];
+          out.unknown.push(key);
           continue;
         }
         const p = c.policy;

@@ -41,7 +41,9 @@ export interface PeerAuthenticationInput {
  * nothing, covers it). Under STRICT it denies plaintext on every port except the
  * PERMISSIVE/DISABLE ones; otherwise it denies plaintext on the STRICT ports only.
  */
-export function peerAuthenticationPolicy(input: PeerAuthenticationInput): Authorization | undefined {
+export function peerAuthenticationPolicy(
+  input: PeerAuthenticationInput,
+): Authorization | undefined {
   const strict = input.mode === 'STRICT';
   const exceptions: number[] = [];
   for (const [port, portMode] of Object.entries(input.portLevelMtls ?? {})) {

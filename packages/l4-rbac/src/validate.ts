@@ -25,6 +25,12 @@ const PORT_FIELDS = ['destinationPorts', 'notDestinationPorts'] as const;
 const SA_FIELDS = ['serviceAccounts', 'notServiceAccounts'] as const;
 export const MATCH_FIELDS = [...STRING_FIELDS, ...CIDR_FIELDS, ...PORT_FIELDS, ...SA_FIELDS];
 const MATCH_KEYS = new Set<string>(MATCH_FIELDS);
+const CIDR_KEYS = new Set(['address', 'prefixLength']);
+const SA_KEYS = new Set(['namespace', 'serviceAccount']);
+const PRESENCE_KEYS = new Set(['kind']);
+const VALUE_KEYS = new Set(['kind', 'value']);
+const RULE_KEYS = new Set(['clauses']);
+const CLAUSE_KEYS = new Set(['matches']);
 
 function fail(path: string, message: string): never {
   throw new RbacError('ERR_RBAC_INVALID_POLICY', `${path}: ${message}`);
@@ -61,7 +67,7 @@ export function checkPort(value: unknown, path: string): number {
 
 /** Validates one CIDR in model form (shared by every input form). */
 export function checkCidr(value: unknown, path: string): IpCidr {
-  const v = objectWith(value, path, new Set(['address', 'prefixLength']));
+  const v = objectWith(value, path, CIDR_KEYS);
   const address = v.address;
   const prefixLength = v.prefixLength;
   if (
@@ -87,13 +93,13 @@ function checkString(
     fail(path, 'must be a string match {kind, value}');
   }
   if (value.kind === 'presence') {
-    objectWith(value, path, new Set(['kind']));
+    objectWith(value, path, PRESENCE_KEYS);
     return { kind: 'presence' };
   }
   if (value.kind !== 'exact' && value.kind !== 'prefix' && value.kind !== 'suffix') {
     fail(`${path}.kind`, `unknown string match kind ${JSON.stringify(value.kind)}`);
   }
-  objectWith(value, path, new Set(['kind', 'value']));
+  objectWith(value, path, VALUE_KEYS);
   if (typeof value.value !== 'string') fail(`${path}.value`, 'must be a string');
   if (value.value === '' && value.kind === 'exact') {
     warnings.push({
@@ -112,7 +118,7 @@ function checkServiceAccount(
   warnings: RbacWarning[],
   policy: string,
 ): ServiceAccountMatch {
-  const v = objectWith(value, path, new Set(['namespace', 'serviceAccount']));
+  const v = objectWith(value, path, SA_KEYS);
   if (typeof v.namespace !== 'string') fail(`${path}.namespace`, 'must be a string');
   if (typeof v.serviceAccount !== 'string') fail(`${path}.serviceAccount`, 'must be a string');
   if (v.namespace === '' || v.serviceAccount === '') {
@@ -155,7 +161,8 @@ function checkMatch(value: unknown, path: string, warnings: RbacWarning[], key: 
  */
 export function validateAuthorization(input: unknown): Validated {
   const v = objectWith(input, 'policy', POLICY_KEYS);
-  if (typeof v.name !== 'string' || v.name === '') fail('policy.name', 'must be a non-empty string');
+  if (typeof v.name !== 'string' || v.name === '')
+    fail('policy.name', 'must be a non-empty string');
   if (typeof v.namespace !== 'string' || v.namespace === '') {
     fail('policy.namespace', 'must be a non-empty string');
   }
@@ -174,11 +181,11 @@ export function validateAuthorization(input: unknown): Validated {
   const warnings: RbacWarning[] = [];
   const rules = list(v.rules, `${at}: rules`).map((rule, r) => {
     const rp = `${at}: rules[${r}]`;
-    const rv = objectWith(rule, rp, new Set(['clauses']));
+    const rv = objectWith(rule, rp, RULE_KEYS);
     return {
       clauses: list(rv.clauses, `${rp}.clauses`).map((clause, c) => {
         const cp = `${rp}.clauses[${c}]`;
-        const cv = objectWith(clause, cp, new Set(['matches']));
+        const cv = objectWith(clause, cp, CLAUSE_KEYS);
         return {
           matches: list(cv.matches, `${cp}.matches`).map((m, i) =>
             checkMatch(m, `${cp}.matches[${i}]`, warnings, key),

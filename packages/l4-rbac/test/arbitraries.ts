@@ -23,7 +23,11 @@ const stringMatch: fc.Arbitrary<StringMatch> = fc.oneof(
 );
 const principal: fc.Arbitrary<StringMatch> = fc.oneof(
   fc
-    .tuple(fc.constantFrom('td', 'other'), fc.constantFrom(...NAMESPACES), fc.constantFrom(...ACCOUNTS))
+    .tuple(
+      fc.constantFrom('td', 'other'),
+      fc.constantFrom(...NAMESPACES),
+      fc.constantFrom(...ACCOUNTS),
+    )
     .map(([td, ns, sa]) => ({ kind: 'exact' as const, value: `${td}/ns/${ns}/sa/${sa}` })),
   stringMatch,
 );
@@ -51,7 +55,9 @@ export const matchArb: fc.Arbitrary<Match> = fc.record({
 
 export const rulesArb = fc.array(
   fc.record({
-    clauses: fc.array(fc.record({ matches: fc.array(matchArb, { maxLength: 2 }) }), { maxLength: 2 }),
+    clauses: fc.array(fc.record({ matches: fc.array(matchArb, { maxLength: 2 }) }), {
+      maxLength: 2,
+    }),
   }),
   { maxLength: 3 },
 );
@@ -77,7 +83,11 @@ export const policiesArb = fc
 export const requestArb: fc.Arbitrary<RbacRequest> = fc.record({
   identity: fc.option(
     fc
-      .tuple(fc.constantFrom('td', 'other'), fc.constantFrom(...NAMESPACES), fc.constantFrom(...ACCOUNTS))
+      .tuple(
+        fc.constantFrom('td', 'other'),
+        fc.constantFrom(...NAMESPACES),
+        fc.constantFrom(...ACCOUNTS),
+      )
       .map(([td, ns, s]) => `spiffe://${td}/ns/${ns}/sa/${s}`),
     { nil: null },
   ),
@@ -85,7 +95,9 @@ export const requestArb: fc.Arbitrary<RbacRequest> = fc.record({
   destination: fc.record({
     namespace: fc.constantFrom('a', 'b'),
     authorizationPolicies: fc.array(
-      fc.tuple(fc.constantFrom(...NAMESPACES), fc.constantFrom('p1', 'p2', 'p3')).map(([n, p]) => `${n}/${p}`),
+      fc
+        .tuple(fc.constantFrom(...NAMESPACES), fc.constantFrom('p1', 'p2', 'p3'))
+        .map(([n, p]) => `${n}/${p}`),
       { maxLength: 3 },
     ),
   }),

@@ -100,8 +100,16 @@ describe('§5.7 conformance: field semantics (ztunnel src/rbac.rs tests)', () =>
       match({ destinationPorts: [8080] }),
       [true, true, true],
     ],
-    ['notDestinationPorts excludes the port', match({ notDestinationPorts: [8080] }), [false, false, false]],
-    ['a port that is not the target port does not match', match({ destinationPorts: [15008] }), [false, false, false]],
+    [
+      'notDestinationPorts excludes the port',
+      match({ notDestinationPorts: [8080] }),
+      [false, false, false],
+    ],
+    [
+      'a port that is not the target port does not match',
+      match({ destinationPorts: [15008] }),
+      [false, false, false],
+    ],
   ];
   it.each(table)('%s', (_name, m, [plain, tls, other]) => {
     expect([matches(m, PLAINTEXT), matches(m, MATCHING_TLS), matches(m, OTHER_TLS)]).toEqual([
@@ -129,9 +137,24 @@ describe('§5.7 conformance: field semantics (ztunnel src/rbac.rs tests)', () =>
   });
 
   it('an IPv4-mapped IPv6 peer matches IPv4 CIDRs, and a mapped CIDR matches IPv4 peers', () => {
-    expect(matches(match({ sourceIps: [cidr('10.0.0.0', 8)] }), request({ sourceIp: '::ffff:10.2.3.4' }))).toBe(true);
-    expect(matches(match({ sourceIps: [cidr('::ffff:10.0.0.0', 104)] }), request({ sourceIp: '10.2.3.4' }))).toBe(true);
-    expect(matches(match({ sourceIps: [cidr('::ffff:10.0.0.0', 104)] }), request({ sourceIp: '11.2.3.4' }))).toBe(false);
+    expect(
+      matches(
+        match({ sourceIps: [cidr('10.0.0.0', 8)] }),
+        request({ sourceIp: '::ffff:10.2.3.4' }),
+      ),
+    ).toBe(true);
+    expect(
+      matches(
+        match({ sourceIps: [cidr('::ffff:10.0.0.0', 104)] }),
+        request({ sourceIp: '10.2.3.4' }),
+      ),
+    ).toBe(true);
+    expect(
+      matches(
+        match({ sourceIps: [cidr('::ffff:10.0.0.0', 104)] }),
+        request({ sourceIp: '11.2.3.4' }),
+      ),
+    ).toBe(false);
   });
 
   it('string matchers exact/prefix/suffix/presence are all false against ""', () => {
@@ -154,10 +177,15 @@ describe('§5.7 conformance: field semantics (ztunnel src/rbac.rs tests)', () =>
 
   it('a peer from another trust domain fails principals but passes namespaces and serviceAccounts', () => {
     const foreign = request({ identity: 'spiffe://other.td/ns/namespace/sa/account' });
-    expect(matches(match({ principals: [exact('td/ns/namespace/sa/account')] }), foreign)).toBe(false);
+    expect(matches(match({ principals: [exact('td/ns/namespace/sa/account')] }), foreign)).toBe(
+      false,
+    );
     expect(matches(match({ namespaces: [exact('namespace')] }), foreign)).toBe(true);
     expect(
-      matches(match({ serviceAccounts: [{ namespace: 'namespace', serviceAccount: 'account' }] }), foreign),
+      matches(
+        match({ serviceAccounts: [{ namespace: 'namespace', serviceAccount: 'account' }] }),
+        foreign,
+      ),
     ).toBe(true);
   });
 
@@ -168,8 +196,17 @@ describe('§5.7 conformance: field semantics (ztunnel src/rbac.rs tests)', () =>
   });
 
   it('a parsed identity object is read through toString() and its namespace', () => {
-    const id = { namespace: 'namespace', serviceAccount: 'account', toString: () => 'spiffe://td/ns/namespace/sa/account' };
-    expect(matches(match({ serviceAccounts: [{ namespace: 'namespace', serviceAccount: 'account' }] }), request({ identity: id }))).toBe(true);
+    const id = {
+      namespace: 'namespace',
+      serviceAccount: 'account',
+      toString: () => 'spiffe://td/ns/namespace/sa/account',
+    };
+    expect(
+      matches(
+        match({ serviceAccounts: [{ namespace: 'namespace', serviceAccount: 'account' }] }),
+        request({ identity: id }),
+      ),
+    ).toBe(true);
   });
 
   it('fields in one match are ANDed and values in a field are ORed', () => {
@@ -180,7 +217,11 @@ describe('§5.7 conformance: field semantics (ztunnel src/rbac.rs tests)', () =>
 
   it('a positive and a negative list in one field must both hold', () => {
     const m = match({ namespaces: [presence], notNamespaces: [exact('other')] });
-    expect([matches(m, PLAINTEXT), matches(m, MATCHING_TLS), matches(m, OTHER_TLS)]).toEqual([false, true, false]);
+    expect([matches(m, PLAINTEXT), matches(m, MATCHING_TLS), matches(m, OTHER_TLS)]).toEqual([
+      false,
+      true,
+      false,
+    ]);
   });
 });
 
@@ -193,7 +234,9 @@ describe('§5.3 degenerate shapes (ztunnel rbac_empty_policy)', () => {
     expect(matchesPolicy(policy({ rules: [{ clauses: [] }] }), PLAINTEXT)).toBe(true);
   });
   it('a clause with zero matches is true', () => {
-    expect(matchesPolicy(policy({ rules: [{ clauses: [{ matches: [] }] }] }), PLAINTEXT)).toBe(true);
+    expect(matchesPolicy(policy({ rules: [{ clauses: [{ matches: [] }] }] }), PLAINTEXT)).toBe(
+      true,
+    );
   });
   it('a clause whose only match is empty is false', () => {
     expect(matchesPolicy(policy({ rules: [rule([match({})])] }))).toBe(false);
@@ -223,18 +266,38 @@ describe('§5.3 degenerate shapes (ztunnel rbac_empty_policy)', () => {
 });
 
 describe('§5.2 decision algorithm', () => {
-  const allowNs = policy({ name: 'allow', rules: [rule([match({ namespaces: [exact('namespace')] })])] });
-  const denyOther = policy({ name: 'deny', action: 'DENY', rules: [rule([match({ namespaces: [exact('other')] })])] });
-  const dryDenyAll = policy({ name: 'dry-deny', action: 'DENY', dryRun: true, rules: [{ clauses: [] }] });
+  const allowNs = policy({
+    name: 'allow',
+    rules: [rule([match({ namespaces: [exact('namespace')] })])],
+  });
+  const denyOther = policy({
+    name: 'deny',
+    action: 'DENY',
+    rules: [rule([match({ namespaces: [exact('other')] })])],
+  });
+  const dryDenyAll = policy({
+    name: 'dry-deny',
+    action: 'DENY',
+    dryRun: true,
+    rules: [{ clauses: [] }],
+  });
   const dryAllowNone = policy({ name: 'dry-allow', dryRun: true, rules: [] });
   const dryAllowAll = policy({ name: 'dry-allow-all', dryRun: true, rules: [{ clauses: [] }] });
-  const d = (policies: Authorization[], req: RbacRequest) => decide(policies.map(compilePolicy), req);
+  const d = (policies: Authorization[], req: RbacRequest) =>
+    decide(policies.map(compilePolicy), req);
 
   it('no policies → allow', () => {
-    expect(d([], PLAINTEXT)).toMatchObject({ allowed: true, reason: 'no-allow-policies', applied: 0 });
+    expect(d([], PLAINTEXT)).toMatchObject({
+      allowed: true,
+      reason: 'no-allow-policies',
+      applied: 0,
+    });
   });
   it('only DENY policies that do not match → allow', () => {
-    expect(d([denyOther], MATCHING_TLS)).toMatchObject({ allowed: true, reason: 'no-allow-policies' });
+    expect(d([denyOther], MATCHING_TLS)).toMatchObject({
+      allowed: true,
+      reason: 'no-allow-policies',
+    });
   });
   it('a matching enforced DENY rejects with "explicitly denied by: ns/name"', () => {
     expect(d([allowNs, denyOther], OTHER_TLS)).toEqual({
@@ -247,7 +310,10 @@ describe('§5.2 decision algorithm', () => {
   });
   it('DENY wins over a matching ALLOW', () => {
     const allowAll = policy({ name: 'allow-all', rules: [{ clauses: [] }] });
-    expect(d([allowAll, denyOther], OTHER_TLS)).toMatchObject({ allowed: false, policy: 'ns/deny' });
+    expect(d([allowAll, denyOther], OTHER_TLS)).toMatchObject({
+      allowed: false,
+      policy: 'ns/deny',
+    });
   });
   it('an ALLOW must match once any enforced ALLOW applies: "allow policies exist, but none allowed"', () => {
     expect(d([allowNs], PLAINTEXT)).toMatchObject({
@@ -265,10 +331,19 @@ describe('§5.2 decision algorithm', () => {
   it('dry-run wildcard policies never change the verdict but say what they would do', () => {
     const withDry = d([allowNs, denyOther, dryDenyAll, dryAllowNone], MATCHING_TLS);
     expect(withDry).toMatchObject({ allowed: true, policy: 'ns/allow', applied: 4 });
-    expect(withDry.dryRun).toEqual({ denyMatched: ['ns/dry-deny'], allowMatched: [], allowed: false, changed: true });
+    expect(withDry.dryRun).toEqual({
+      denyMatched: ['ns/dry-deny'],
+      allowMatched: [],
+      allowed: false,
+      changed: true,
+    });
     const denied = d([allowNs, dryAllowAll], PLAINTEXT);
     expect(denied).toMatchObject({ allowed: false, reason: 'no-allow-matched' });
-    expect(denied.dryRun).toMatchObject({ allowMatched: ['ns/dry-allow-all'], allowed: true, changed: true });
+    expect(denied.dryRun).toMatchObject({
+      allowMatched: ['ns/dry-allow-all'],
+      allowed: true,
+      changed: true,
+    });
   });
   it('a dry-run ALLOW alone does not make the allow-list enforced', () => {
     const r = d([dryAllowNone], PLAINTEXT);
@@ -281,8 +356,13 @@ describe('§5.2 decision algorithm', () => {
       rules: [rule([match({ principals: [exact('cluster.local/ns/ns/sa/waypoint')] })])],
     });
     const raw = request({ identity: 'spiffe://cluster.local/ns/ns/sa/client' });
-    expect(d([waypointOnly], raw)).toMatchObject({ allowed: false, message: 'allow policies exist, but none allowed' });
-    expect(d([waypointOnly], request({ identity: 'spiffe://cluster.local/ns/ns/sa/waypoint' })).allowed).toBe(true);
+    expect(d([waypointOnly], raw)).toMatchObject({
+      allowed: false,
+      message: 'allow policies exist, but none allowed',
+    });
+    expect(
+      d([waypointOnly], request({ identity: 'spiffe://cluster.local/ns/ns/sa/waypoint' })).allowed,
+    ).toBe(true);
   });
 });
 
@@ -311,18 +391,23 @@ describe('§5.1 which policies apply (PolicyStore)', () => {
     store.set(denyAll({ name: 'sel', namespace: 'a', scope: 'WORKLOAD_SELECTOR' }));
     expect(store.evaluate(request({ destination: { namespace: 'a' } })).allowed).toBe(true);
     expect(
-      store.evaluate(request({ destination: { namespace: 'a', authorizationPolicies: ['a/sel'] } })).allowed,
+      store.evaluate(request({ destination: { namespace: 'a', authorizationPolicies: ['a/sel'] } }))
+        .allowed,
     ).toBe(false);
   });
   it('unknown keys in the workload list are skipped and reported', () => {
     const store = new PolicyStore();
-    const r = store.evaluate(request({ destination: { namespace: 'a', authorizationPolicies: ['a/missing'] } }));
+    const r = store.evaluate(
+      request({ destination: { namespace: 'a', authorizationPolicies: ['a/missing'] } }),
+    );
     expect(r).toMatchObject({ allowed: true, unknownPolicies: ['a/missing'] });
   });
   it('a policy listed twice, or listed and namespace-scoped, counts once', () => {
     const store = new PolicyStore();
     store.set(policy({ name: 'allow', namespace: 'a', rules: [{ clauses: [] }] }));
-    const r = store.evaluate(request({ destination: { namespace: 'a', authorizationPolicies: ['a/allow', 'a/allow'] } }));
+    const r = store.evaluate(
+      request({ destination: { namespace: 'a', authorizationPolicies: ['a/allow', 'a/allow'] } }),
+    );
     expect(r.applied).toBe(1);
   });
   it('changing a policy scope re-indexes it (rbac_change_scope)', () => {
@@ -352,7 +437,10 @@ describe('§5.1 which policies apply (PolicyStore)', () => {
   it('the destination network plays no part: the request has no network to match on', () => {
     const store = new PolicyStore();
     store.set(denyAll({ name: 'd', namespace: 'a' }));
-    const withNetwork = { ...request({ destination: { namespace: 'a' } }), network: 'remote' } as RbacRequest;
+    const withNetwork = {
+      ...request({ destination: { namespace: 'a' } }),
+      network: 'remote',
+    } as RbacRequest;
     expect(store.evaluate(withNetwork).allowed).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import {
   compilePolicy,
   emptyMatch,
@@ -10,8 +10,14 @@ import {
 } from '../src/index.js';
 import { request } from './helpers.js';
 
-const ap = (spec: string, meta = 'name: p\n  namespace: shop', apiVersion = 'security.istio.io/v1') =>
-  parse(`apiVersion: ${apiVersion}\nkind: AuthorizationPolicy\nmetadata:\n  ${meta}\nspec:\n${spec}`);
+const ap = (
+  spec: string,
+  meta = 'name: p\n  namespace: shop',
+  apiVersion = 'security.istio.io/v1',
+) =>
+  parse(
+    `apiVersion: ${apiVersion}\nkind: AuthorizationPolicy\nmetadata:\n  ${meta}\nspec:\n${spec}`,
+  );
 
 function errorOf(manifest: unknown): RbacError {
   try {
@@ -26,18 +32,27 @@ function errorOf(manifest: unknown): RbacError {
 describe('istiod AuthorizationPolicy translation: scope and action', () => {
   it('a selector makes it WORKLOAD_SELECTOR and keeps the labels', () => {
     const t = translateAuthorizationPolicy(ap('  selector:\n    matchLabels: {app: api}'));
-    expect(t.policy).toMatchObject({ scope: 'WORKLOAD_SELECTOR', action: 'ALLOW', dryRun: false, rules: [] });
+    expect(t.policy).toMatchObject({
+      scope: 'WORKLOAD_SELECTOR',
+      action: 'ALLOW',
+      dryRun: false,
+      rules: [],
+    });
     expect(t.selector).toEqual({ app: 'api' });
   });
   it('no selector makes it NAMESPACE; an empty matchLabels counts as no selector', () => {
     expect(translateAuthorizationPolicy(ap('  action: DENY')).policy?.scope).toBe('NAMESPACE');
-    expect(translateAuthorizationPolicy(ap('  selector: {matchLabels: {}}')).policy?.scope).toBe('NAMESPACE');
+    expect(translateAuthorizationPolicy(ap('  selector: {matchLabels: {}}')).policy?.scope).toBe(
+      'NAMESPACE',
+    );
   });
   it('no selector in the root namespace makes it GLOBAL (root namespace is an option)', () => {
     const inRoot = ap('  action: DENY', 'name: g\n  namespace: istio-system');
     expect(translateAuthorizationPolicy(inRoot).policy?.scope).toBe('GLOBAL');
     const custom = ap('  action: DENY', 'name: g\n  namespace: mesh-root');
-    expect(translateAuthorizationPolicy(custom, { rootNamespace: 'mesh-root' }).policy?.scope).toBe('GLOBAL');
+    expect(translateAuthorizationPolicy(custom, { rootNamespace: 'mesh-root' }).policy?.scope).toBe(
+      'GLOBAL',
+    );
     expect(translateAuthorizationPolicy(custom).policy?.scope).toBe('NAMESPACE');
   });
   it('v1beta1 manifests translate the same as v1', () => {
@@ -54,19 +69,28 @@ describe('istiod AuthorizationPolicy translation: scope and action', () => {
     }
   });
   it('targetRef(s) policies are not for ztunnel: no policy, one warning', () => {
-    for (const ref of ['targetRef: {kind: Gateway, name: w}', 'targetRefs: [{kind: Service, name: s}]']) {
+    for (const ref of [
+      'targetRef: {kind: Gateway, name: w}',
+      'targetRefs: [{kind: Service, name: s}]',
+    ]) {
       const t = translateAuthorizationPolicy(ap(`  action: CUSTOM\n  ${ref}`));
       expect(t.policy).toBeUndefined();
       expect(t.warnings.map((w) => w.code)).toEqual(['WARN_RBAC_TARGET_REF']);
     }
   });
   it('a dry-run annotation drops the policy unless dry-run forwarding is enabled', () => {
-    const m = ap('  action: DENY', 'name: p\n  namespace: shop\n  annotations: {istio.io/dry-run: "true"}');
+    const m = ap(
+      '  action: DENY',
+      'name: p\n  namespace: shop\n  annotations: {istio.io/dry-run: "true"}',
+    );
     const off = translateAuthorizationPolicy(m);
     expect(off.policy).toBeUndefined();
     expect(off.warnings.map((w) => w.code)).toEqual(['WARN_RBAC_DRY_RUN_NOT_SENT']);
     expect(translateAuthorizationPolicy(m, { enableDryRun: true }).policy?.dryRun).toBe(true);
-    const notTrue = ap('  action: DENY', 'name: p\n  namespace: shop\n  annotations: {istio.io/dry-run: "false"}');
+    const notTrue = ap(
+      '  action: DENY',
+      'name: p\n  namespace: shop\n  annotations: {istio.io/dry-run: "false"}',
+    );
     expect(translateAuthorizationPolicy(notTrue).policy?.dryRun).toBe(false);
   });
 });
@@ -113,12 +137,16 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
       },
     ]);
     expect(rule?.clauses[2]?.matches).toEqual([{ ...emptyMatch(), destinationPorts: [8080] }]);
-    expect(rule?.clauses[3]?.matches).toEqual([{ ...emptyMatch(), notPrincipals: [{ kind: 'presence' }] }]);
+    expect(rule?.clauses[3]?.matches).toEqual([
+      { ...emptyMatch(), notPrincipals: [{ kind: 'presence' }] },
+    ]);
   });
 
   it('converts "*" to presence, "*x" to suffix, "x*" to prefix, else exact', () => {
     const t = translateAuthorizationPolicy(
-      ap('  rules:\n  - from:\n    - source: {principals: ["*", "*/sa/x", "cluster.local/*", "a/b"]}'),
+      ap(
+        '  rules:\n  - from:\n    - source: {principals: ["*", "*/sa/x", "cluster.local/*", "a/b"]}',
+      ),
     );
     expect(t.policy!.rules[0]?.clauses[0]?.matches[0]?.principals).toEqual([
       { kind: 'presence' },
@@ -138,7 +166,11 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
     );
     const clauses = t.policy!.rules[0]!.clauses;
     expect(clauses.map((c) => c.matches[0])).toEqual([
-      { ...emptyMatch(), sourceIps: [{ address: '10.0.0.1', prefixLength: 32 }], notSourceIps: [{ address: '10.0.0.2', prefixLength: 32 }] },
+      {
+        ...emptyMatch(),
+        sourceIps: [{ address: '10.0.0.1', prefixLength: 32 }],
+        notSourceIps: [{ address: '10.0.0.2', prefixLength: 32 }],
+      },
       { ...emptyMatch(), namespaces: [{ kind: 'exact', value: 'a' }] },
       { ...emptyMatch(), notDestinationIps: [{ address: 'fd00::', prefixLength: 8 }] },
     ]);
@@ -163,15 +195,29 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
     );
     expect(t.policy!.rules).toHaveLength(1);
     expect(t.warnings.map((w) => [w.code, w.path])).toEqual([
-      ['WARN_RBAC_L7_RULE_DROPPED', 'AuthorizationPolicy shop/p: spec.rules[0].to[0].operation.methods'],
-      ['WARN_RBAC_L7_RULE_DROPPED', 'AuthorizationPolicy shop/p: spec.rules[0].to[0].operation.paths'],
-      ['WARN_RBAC_L7_RULE_DROPPED', 'AuthorizationPolicy shop/p: spec.rules[1].from[0].source.requestPrincipals'],
-      ['WARN_RBAC_L7_RULE_DROPPED', 'AuthorizationPolicy shop/p: spec.rules[2].when[0] (key request.headers[x-user])'],
+      [
+        'WARN_RBAC_L7_RULE_DROPPED',
+        'AuthorizationPolicy shop/p: spec.rules[0].to[0].operation.methods',
+      ],
+      [
+        'WARN_RBAC_L7_RULE_DROPPED',
+        'AuthorizationPolicy shop/p: spec.rules[0].to[0].operation.paths',
+      ],
+      [
+        'WARN_RBAC_L7_RULE_DROPPED',
+        'AuthorizationPolicy shop/p: spec.rules[1].from[0].source.requestPrincipals',
+      ],
+      [
+        'WARN_RBAC_L7_RULE_DROPPED',
+        'AuthorizationPolicy shop/p: spec.rules[2].when[0] (key request.headers[x-user])',
+      ],
     ]);
   });
 
   it('an ALLOW whose only rule is L7 still exists and allows nothing: deny by default', () => {
-    const t = translateAuthorizationPolicy(ap('  rules:\n  - to:\n    - operation: {methods: [GET]}'));
+    const t = translateAuthorizationPolicy(
+      ap('  rules:\n  - to:\n    - operation: {methods: [GET]}'),
+    );
     expect(t.policy).toMatchObject({ action: 'ALLOW', rules: [] });
     const anyone = request({ identity: 'spiffe://cluster.local/ns/shop/sa/a' });
     expect(compilePolicy(t.policy!).matches(matchContext(anyone))).toBe(false);
@@ -181,14 +227,18 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
     const t = translateAuthorizationPolicy(
       ap('  action: DENY\n  rules:\n  - to:\n    - operation: {methods: [POST], ports: ["8080"]}'),
     );
-    expect(t.policy!.rules[0]?.clauses[0]?.matches).toEqual([{ ...emptyMatch(), destinationPorts: [8080] }]);
+    expect(t.policy!.rules[0]?.clauses[0]?.matches).toEqual([
+      { ...emptyMatch(), destinationPorts: [8080] },
+    ]);
     expect(t.warnings.map((w) => w.code)).toEqual(['WARN_RBAC_L7_FIELD_IGNORED']);
     expect(compilePolicy(t.policy!).matches(matchContext(request()))).toBe(true);
   });
 
   it('a DENY rule left with only empty matches never fires, and says so', () => {
     const t = translateAuthorizationPolicy(
-      ap('  action: DENY\n  rules:\n  - to:\n    - operation: {paths: ["/admin"]}\n  - when:\n    - {key: "request.auth.claims[iss]", values: [x]}'),
+      ap(
+        '  action: DENY\n  rules:\n  - to:\n    - operation: {paths: ["/admin"]}\n  - when:\n    - {key: "request.auth.claims[iss]", values: [x]}',
+      ),
     );
     expect(t.warnings.map((w) => w.code)).toEqual([
       'WARN_RBAC_L7_FIELD_IGNORED',
@@ -201,9 +251,14 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
 
   it('unparsable ports and IP blocks are skipped as istiod does, with a warning', () => {
     const t = translateAuthorizationPolicy(
-      ap('  rules:\n  - to:\n    - operation: {ports: ["http", "80"]}\n    from:\n    - source: {ipBlocks: ["10.0.0.0/99", "10.1.0.0/16"]}'),
+      ap(
+        '  rules:\n  - to:\n    - operation: {ports: ["http", "80"]}\n    from:\n    - source: {ipBlocks: ["10.0.0.0/99", "10.1.0.0/16"]}',
+      ),
     );
-    expect(t.warnings.map((w) => w.code)).toEqual(['WARN_RBAC_VALUE_SKIPPED', 'WARN_RBAC_VALUE_SKIPPED']);
+    expect(t.warnings.map((w) => w.code)).toEqual([
+      'WARN_RBAC_VALUE_SKIPPED',
+      'WARN_RBAC_VALUE_SKIPPED',
+    ]);
     const [to, from] = t.policy!.rules[0]!.clauses;
     expect(to?.matches[0]?.destinationPorts).toEqual([80]);
     expect(from?.matches[0]?.sourceIps).toEqual([{ address: '10.1.0.0', prefixLength: 16 }]);
@@ -213,13 +268,33 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
 describe('istiod AuthorizationPolicy translation: bad manifests', () => {
   const cases: Array<[string, unknown, RegExp]> = [
     ['an unknown spec field', ap('  actions: DENY'), /spec.actions: unknown field/],
-    ['an unknown source field', ap('  rules:\n  - from:\n    - source: {principal: [x]}'), /source.principal: unknown field/],
-    ['an unknown operation field', ap('  rules:\n  - to:\n    - operation: {port: ["80"]}'), /operation.port: unknown field/],
+    [
+      'an unknown source field',
+      ap('  rules:\n  - from:\n    - source: {principal: [x]}'),
+      /source.principal: unknown field/,
+    ],
+    [
+      'an unknown operation field',
+      ap('  rules:\n  - to:\n    - operation: {port: ["80"]}'),
+      /operation.port: unknown field/,
+    ],
     ['an unknown action', ap('  action: LOG'), /spec.action: must be ALLOW, DENY, AUDIT or CUSTOM/],
-    ['a wrong apiVersion', ap('  action: DENY', undefined, 'security.istio.io/v2'), /apiVersion: must be one of/],
+    [
+      'a wrong apiVersion',
+      ap('  action: DENY', undefined, 'security.istio.io/v2'),
+      /apiVersion: must be one of/,
+    ],
     ['a missing name', ap('  action: DENY', 'namespace: shop'), /metadata.name: is required/],
-    ['a when without key', ap('  rules:\n  - when:\n    - values: [a]'), /key: must be a non-empty string/],
-    ['a non-string label', ap('  selector: {matchLabels: {app: {x: 1}}}'), /matchLabels.app: must be a string/],
+    [
+      'a when without key',
+      ap('  rules:\n  - when:\n    - values: [a]'),
+      /key: must be a non-empty string/,
+    ],
+    [
+      'a non-string label',
+      ap('  selector: {matchLabels: {app: {x: 1}}}'),
+      /matchLabels.app: must be a string/,
+    ],
   ];
   it.each(cases)('rejects %s with ERR_RBAC_INVALID_MANIFEST', (_name, m, pattern) => {
     const err = errorOf(m);

@@ -1,5 +1,5 @@
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import {
   localConfigYamlTags,
   PolicyStore,
@@ -48,15 +48,29 @@ describe('ztunnel local-config policies[]', () => {
     expect(warnings).toEqual([]);
     expect(policies).toHaveLength(1);
     const p = policies[0]!;
-    expect(p).toMatchObject({ name: 'only-shop', namespace: 'shop', scope: 'NAMESPACE', action: 'ALLOW', dryRun: false });
+    expect(p).toMatchObject({
+      name: 'only-shop',
+      namespace: 'shop',
+      scope: 'NAMESPACE',
+      action: 'ALLOW',
+      dryRun: false,
+    });
     expect(p.rules).toHaveLength(1);
     expect(p.rules[0]?.clauses.map((c) => c.matches.length)).toEqual([1, 1]);
-    expect(p.rules[0]?.clauses[0]?.matches[0]?.namespaces).toEqual([{ kind: 'exact', value: 'shop' }]);
+    expect(p.rules[0]?.clauses[0]?.matches[0]?.namespaces).toEqual([
+      { kind: 'exact', value: 'shop' },
+    ]);
     const store = new PolicyStore();
     store.replaceAll(policies);
     const to = { destination: { namespace: 'shop' } };
-    expect(store.evaluate(request({ ...to, identity: 'spiffe://cluster.local/ns/shop/sa/x' })).allowed).toBe(true);
-    expect(store.evaluate(request({ ...to, identity: 'spiffe://cluster.local/ns/shop/sa/x', destinationPort: 9090 })).allowed).toBe(false);
+    expect(
+      store.evaluate(request({ ...to, identity: 'spiffe://cluster.local/ns/shop/sa/x' })).allowed,
+    ).toBe(true);
+    expect(
+      store.evaluate(
+        request({ ...to, identity: 'spiffe://cluster.local/ns/shop/sa/x', destinationPort: 9090 }),
+      ).allowed,
+    ).toBe(false);
     expect(store.evaluate(request({ ...to, identity: null })).allowed).toBe(false);
   });
 
@@ -103,22 +117,66 @@ describe('ztunnel local-config policies[]', () => {
   });
 
   const bad: Array<[string, string, RegExp]> = [
-    ['a missing dryRun', wrap('namespaces: [!Exact a]', ''), /ERR_RBAC_INVALID_LOCAL_CONFIG: .*dryRun: is required/],
-    ['an unknown policy key', wrap('namespaces: [!Exact a]', 'dryRun: false\n  priority: 1'), /ERR_RBAC_INVALID_LOCAL_CONFIG: .*priority: unknown field/],
-    ['an unknown match key', wrap('hosts: [!Exact a]'), /ERR_RBAC_INVALID_LOCAL_CONFIG: .*hosts: unknown field/],
-    ['a snake_case key', wrap('source_ips: ["10.0.0.0/8"]'), /ERR_RBAC_INVALID_LOCAL_CONFIG: .*source_ips: unknown field/],
-    ['an untagged string match', wrap('namespaces: [shop]'), /ERR_RBAC_INVALID_LOCAL_CONFIG: .*expected a tagged string match/],
-    ['an unknown tag', wrap('namespaces: [!Regex shop]'), /ERR_RBAC_INVALID_LOCAL_CONFIG: .*Unresolved tag: !Regex/],
-    ['an unknown map variant', wrap('namespaces: [{Regex: a}]'), /unknown string match variant "Regex"/],
+    [
+      'a missing dryRun',
+      wrap('namespaces: [!Exact a]', ''),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG: .*dryRun: is required/,
+    ],
+    [
+      'an unknown policy key',
+      wrap('namespaces: [!Exact a]', 'dryRun: false\n  priority: 1'),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG: .*priority: unknown field/,
+    ],
+    [
+      'an unknown match key',
+      wrap('hosts: [!Exact a]'),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG: .*hosts: unknown field/,
+    ],
+    [
+      'a snake_case key',
+      wrap('source_ips: ["10.0.0.0/8"]'),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG: .*source_ips: unknown field/,
+    ],
+    [
+      'an untagged string match',
+      wrap('namespaces: [shop]'),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG: .*expected a tagged string match/,
+    ],
+    [
+      'an unknown tag',
+      wrap('namespaces: [!Regex shop]'),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG: .*Unresolved tag: !Regex/,
+    ],
+    [
+      'an unknown map variant',
+      wrap('namespaces: [{Regex: a}]'),
+      /unknown string match variant "Regex"/,
+    ],
     ['Presence with a value', wrap('namespaces: [!Presence yes]'), /Presence takes no value/],
-    ['a proto-style scope', wrap('namespaces: [!Exact a]').replace('Namespace', 'NAMESPACE'), /scope: must be one of Global/],
-    ['the Audit action', wrap('namespaces: [!Exact a]').replace('Allow', 'Audit'), /action: must be Allow or Deny/],
+    [
+      'a proto-style scope',
+      wrap('namespaces: [!Exact a]').replace('Namespace', 'NAMESPACE'),
+      /scope: must be one of Global/,
+    ],
+    [
+      'the Audit action',
+      wrap('namespaces: [!Exact a]').replace('Allow', 'Audit'),
+      /action: must be Allow or Deny/,
+    ],
     ['a bad CIDR', wrap('sourceIps: ["10.0.0.0/40"]'), /ERR_RBAC_INVALID_CIDR/],
     ['a port as a string', wrap('destinationPorts: ["80"]'), /ERR_RBAC_INVALID_PORT/],
     ['a port out of range', wrap('destinationPorts: [99999]'), /ERR_RBAC_INVALID_PORT/],
-    ['rules nested one level too shallow', wrap('namespaces: [!Exact a]').replace('- - - namespaces', '- - namespaces'), /must be a sequence/],
+    [
+      'rules nested one level too shallow',
+      wrap('namespaces: [!Exact a]').replace('- - - namespaces', '- - namespaces'),
+      /must be a sequence/,
+    ],
     ['broken YAML', 'policies: [', /ERR_RBAC_INVALID_LOCAL_CONFIG/],
-    ['a duplicate key', wrap('namespaces: [!Exact a]\n        namespaces: [!Exact b]'), /ERR_RBAC_INVALID_LOCAL_CONFIG/],
+    [
+      'a duplicate key',
+      wrap('namespaces: [!Exact a]\n        namespaces: [!Exact b]'),
+      /ERR_RBAC_INVALID_LOCAL_CONFIG/,
+    ],
   ];
   it.each(bad)('rejects %s', (_name, text, pattern) => {
     expect(codeOf(text)).toMatch(pattern);

@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Authorization, compilePolicy, matchContext, PolicyStore, type RbacRequest } from '../src/index.js';
+import {
+  type Authorization,
+  compilePolicy,
+  matchContext,
+  PolicyStore,
+  type RbacRequest,
+} from '../src/index.js';
 import { policiesArb, policyArb, requestArb } from './arbitraries.js';
 
 function storeWith(policies: Authorization[]): PolicyStore {
@@ -17,30 +23,43 @@ const verdict = (store: PolicyStore, req: RbacRequest) => {
 describe('decision properties', () => {
   it('an enforced DENY that matches and applies always wins', () => {
     fc.assert(
-      fc.property(policiesArb, policyArb({ dryRun: fc.constant(false) }), requestArb, (ps, d, req) => {
-        const deny: Authorization = { ...d, name: 'the-deny', action: 'DENY' };
-        fc.pre(compilePolicy(deny).matches(matchContext(req)));
-        // Make sure it applies to the destination, whatever its scope.
-        const dest = {
-          ...req.destination,
-          authorizationPolicies: [...(req.destination.authorizationPolicies ?? []), `${deny.namespace}/the-deny`],
-        };
-        const decision = storeWith([...ps, deny]).evaluate({ ...req, destination: dest });
-        expect(decision.allowed).toBe(false);
-        expect(decision.reason).toBe('explicitly-denied');
-      }),
+      fc.property(
+        policiesArb,
+        policyArb({ dryRun: fc.constant(false) }),
+        requestArb,
+        (ps, d, req) => {
+          const deny: Authorization = { ...d, name: 'the-deny', action: 'DENY' };
+          fc.pre(compilePolicy(deny).matches(matchContext(req)));
+          // Make sure it applies to the destination, whatever its scope.
+          const dest = {
+            ...req.destination,
+            authorizationPolicies: [
+              ...(req.destination.authorizationPolicies ?? []),
+              `${deny.namespace}/the-deny`,
+            ],
+          };
+          const decision = storeWith([...ps, deny]).evaluate({ ...req, destination: dest });
+          expect(decision.allowed).toBe(false);
+          expect(decision.reason).toBe('explicitly-denied');
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('adding a policy for another namespace never changes a decision', () => {
     fc.assert(
-      fc.property(policiesArb, policyArb({ namespace: fc.constant('elsewhere') }), requestArb, (ps, extra, req) => {
-        fc.pre(extra.scope !== 'GLOBAL');
-        const before = verdict(storeWith(ps), req);
-        const after = verdict(storeWith([...ps, extra]), req);
-        expect(after).toEqual(before);
-      }),
+      fc.property(
+        policiesArb,
+        policyArb({ namespace: fc.constant('elsewhere') }),
+        requestArb,
+        (ps, extra, req) => {
+          fc.pre(extra.scope !== 'GLOBAL');
+          const before = verdict(storeWith(ps), req);
+          const after = verdict(storeWith([...ps, extra]), req);
+          expect(after).toEqual(before);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -93,9 +112,13 @@ describe('decision properties', () => {
         const store = storeWith(ps);
         const applicable = store.policiesFor(req.destination).policies;
         const ctx = matchContext(req);
-        const denyHit = applicable.some((p) => !p.dryRun && p.action === 'DENY' && compilePolicy(p).matches(ctx));
+        const denyHit = applicable.some(
+          (p) => !p.dryRun && p.action === 'DENY' && compilePolicy(p).matches(ctx),
+        );
         const allowExists = applicable.some((p) => !p.dryRun && p.action === 'ALLOW');
-        const allowHit = applicable.some((p) => !p.dryRun && p.action === 'ALLOW' && compilePolicy(p).matches(ctx));
+        const allowHit = applicable.some(
+          (p) => !p.dryRun && p.action === 'ALLOW' && compilePolicy(p).matches(ctx),
+        );
         expect(store.evaluate(req).allowed).toBe(!denyHit && (!allowExists || allowHit));
       }),
       { numRuns: 300 },

@@ -57,8 +57,15 @@ describe('PolicyStore updates', () => {
     store.set(allowShop);
     const events: PolicyChange[] = [];
     store.on('change', (c) => events.push(c));
-    const { change } = store.apply({ upsert: [denyRange], remove: ['shop/allow-shop', 'shop/none'] });
-    expect(change).toEqual({ version: 2, upserted: ['shop/deny-range'], removed: ['shop/allow-shop'] });
+    const { change } = store.apply({
+      upsert: [denyRange],
+      remove: ['shop/allow-shop', 'shop/none'],
+    });
+    expect(change).toEqual({
+      version: 2,
+      upserted: ['shop/deny-range'],
+      removed: ['shop/allow-shop'],
+    });
     expect(events).toEqual([change]);
     expect([...store.keys()]).toEqual(['shop/deny-range']);
   });
@@ -107,7 +114,8 @@ describe('PolicyStore updates', () => {
     ];
     const denied: string[] = [];
     store.on('change', () => {
-      for (const r of store.recheck(live)) denied.push(`${r.request.sourceIp} ${r.decision?.message}`);
+      for (const r of store.recheck(live))
+        denied.push(`${r.request.sourceIp} ${r.decision?.message}`);
     });
     store.set(allowShop);
     expect(denied).toEqual([
@@ -129,9 +137,13 @@ describe('PolicyStore updates', () => {
 
   it('lookup returns only the policies that apply to the destination', () => {
     const store = new PolicyStore();
-    const others = Array.from({ length: 50 }, (_, i) => policy({ name: `p${i}`, namespace: `ns${i}` }));
+    const others = Array.from({ length: 50 }, (_, i) =>
+      policy({ name: `p${i}`, namespace: `ns${i}` }),
+    );
     store.apply({ upsert: [...others, allowShop] });
-    expect(store.policiesFor({ namespace: 'shop' }).policies.map((p) => p.name)).toEqual(['allow-shop']);
+    expect(store.policiesFor({ namespace: 'shop' }).policies.map((p) => p.name)).toEqual([
+      'allow-shop',
+    ]);
   });
 });
 

@@ -21,17 +21,61 @@ describe('model (xDS form) validation', () => {
     ['the CUSTOM action', { ...policy({}), action: 'CUSTOM' }, 'ERR_RBAC_INVALID_POLICY'],
     ['an unknown scope', { ...policy({}), scope: 'CLUSTER' }, 'ERR_RBAC_INVALID_POLICY'],
     ['a missing dryRun', { ...policy({}), dryRun: undefined }, 'ERR_RBAC_INVALID_POLICY'],
-    ['an unknown match field', policy({ rules: [rule([{ ...match({}), hosts: ['x'] } as never])] }), 'ERR_RBAC_INVALID_POLICY'],
-    ['an unknown string match kind', policy({ rules: [rule([match({ namespaces: [{ kind: 'regex', value: '.*' } as never] })])] }), 'ERR_RBAC_INVALID_POLICY'],
-    ['an IPv4 prefix over 32', policy({ rules: [rule([match({ sourceIps: [cidr('10.0.0.0', 33)] })])] }), 'ERR_RBAC_INVALID_CIDR'],
-    ['an IPv6 prefix over 128', policy({ rules: [rule([match({ destinationIps: [cidr('fd00::', 129)] })])] }), 'ERR_RBAC_INVALID_CIDR'],
-    ['a malformed address', policy({ rules: [rule([match({ notSourceIps: [cidr('10.0.0', 8)] })])] }), 'ERR_RBAC_INVALID_CIDR'],
-    ['an address with a zone id', policy({ rules: [rule([match({ sourceIps: [cidr('fe80::1%eth0', 128)] })])] }), 'ERR_RBAC_INVALID_CIDR'],
-    ['a negative prefix', policy({ rules: [rule([match({ sourceIps: [cidr('10.0.0.0', -1)] })])] }), 'ERR_RBAC_INVALID_CIDR'],
-    ['port 0', policy({ rules: [rule([match({ destinationPorts: [0] })])] }), 'ERR_RBAC_INVALID_PORT'],
-    ['port 65536', policy({ rules: [rule([match({ notDestinationPorts: [65536] })])] }), 'ERR_RBAC_INVALID_PORT'],
-    ['a fractional port', policy({ rules: [rule([match({ destinationPorts: [80.5] })])] }), 'ERR_RBAC_INVALID_PORT'],
-    ['a port as a string', policy({ rules: [rule([match({ destinationPorts: ['80' as never] })])] }), 'ERR_RBAC_INVALID_PORT'],
+    [
+      'an unknown match field',
+      policy({ rules: [rule([{ ...match({}), hosts: ['x'] } as never])] }),
+      'ERR_RBAC_INVALID_POLICY',
+    ],
+    [
+      'an unknown string match kind',
+      policy({ rules: [rule([match({ namespaces: [{ kind: 'regex', value: '.*' } as never] })])] }),
+      'ERR_RBAC_INVALID_POLICY',
+    ],
+    [
+      'an IPv4 prefix over 32',
+      policy({ rules: [rule([match({ sourceIps: [cidr('10.0.0.0', 33)] })])] }),
+      'ERR_RBAC_INVALID_CIDR',
+    ],
+    [
+      'an IPv6 prefix over 128',
+      policy({ rules: [rule([match({ destinationIps: [cidr('fd00::', 129)] })])] }),
+      'ERR_RBAC_INVALID_CIDR',
+    ],
+    [
+      'a malformed address',
+      policy({ rules: [rule([match({ notSourceIps: [cidr('10.0.0', 8)] })])] }),
+      'ERR_RBAC_INVALID_CIDR',
+    ],
+    [
+      'an address with a zone id',
+      policy({ rules: [rule([match({ sourceIps: [cidr('fe80::1%eth0', 128)] })])] }),
+      'ERR_RBAC_INVALID_CIDR',
+    ],
+    [
+      'a negative prefix',
+      policy({ rules: [rule([match({ sourceIps: [cidr('10.0.0.0', -1)] })])] }),
+      'ERR_RBAC_INVALID_CIDR',
+    ],
+    [
+      'port 0',
+      policy({ rules: [rule([match({ destinationPorts: [0] })])] }),
+      'ERR_RBAC_INVALID_PORT',
+    ],
+    [
+      'port 65536',
+      policy({ rules: [rule([match({ notDestinationPorts: [65536] })])] }),
+      'ERR_RBAC_INVALID_PORT',
+    ],
+    [
+      'a fractional port',
+      policy({ rules: [rule([match({ destinationPorts: [80.5] })])] }),
+      'ERR_RBAC_INVALID_PORT',
+    ],
+    [
+      'a port as a string',
+      policy({ rules: [rule([match({ destinationPorts: ['80' as never] })])] }),
+      'ERR_RBAC_INVALID_PORT',
+    ],
     ['rules that are not a list', { ...policy({}), rules: {} }, 'ERR_RBAC_INVALID_POLICY'],
     ['null', null, 'ERR_RBAC_INVALID_POLICY'],
   ];
@@ -41,17 +85,29 @@ describe('model (xDS form) validation', () => {
 
   it('names the path of the problem in the message', () => {
     expect(() =>
-      validateAuthorization(policy({ rules: [rule([match({}), match({ destinationPorts: [70000] })])] })),
+      validateAuthorization(
+        policy({ rules: [rule([match({}), match({ destinationPorts: [70000] })])] }),
+      ),
     ).toThrow('policy ns/p: rules[0].clauses[0].matches[1].destinationPorts[0]');
   });
 
   it('warns about an exact match on "" and an empty service account, with stable codes', () => {
     const { warnings } = validateAuthorization(
       policy({
-        rules: [rule([match({ principals: [exact('')], serviceAccounts: [{ namespace: '', serviceAccount: 'x' }] })])],
+        rules: [
+          rule([
+            match({
+              principals: [exact('')],
+              serviceAccounts: [{ namespace: '', serviceAccount: 'x' }],
+            }),
+          ]),
+        ],
       }),
     );
-    expect(warnings.map((w) => w.code)).toEqual(['WARN_RBAC_EMPTY_STRING', 'WARN_RBAC_EMPTY_STRING']);
+    expect(warnings.map((w) => w.code)).toEqual([
+      'WARN_RBAC_EMPTY_STRING',
+      'WARN_RBAC_EMPTY_STRING',
+    ]);
     expect(warnings[0]?.policy).toBe('ns/p');
   });
 
@@ -65,9 +121,9 @@ describe('model (xDS form) validation', () => {
 
   it('the store rejects invalid policies with the same codes and stays empty', () => {
     const store = new PolicyStore();
-    expect(codeOf(() => store.set(policy({ rules: [rule([match({ destinationPorts: [0] })])] })))).toBe(
-      'ERR_RBAC_INVALID_PORT',
-    );
+    expect(
+      codeOf(() => store.set(policy({ rules: [rule([match({ destinationPorts: [0] })])] }))),
+    ).toBe('ERR_RBAC_INVALID_PORT');
     expect(store.size).toBe(0);
     expect(store.version).toBe(0);
   });
