@@ -97,31 +97,66 @@ async function iptablesFamily(
   mode: RedirectMode | undefined,
   o: RuleOptions,
   target: RedirectTarget,
-): Promise<string | undefined> {
+): Promise<{ input: string | undefined; emptied: string[] }> {
   const { stdout } = await run([tool(f, 'save')], target);
   const state = parseSave(stdout);
   const set = mode === undefined ? {} : iptablesRuleSet(mode, f, o);
   const prelude: Record<string, string[]> = {};
+  const emptied: string[] = [];
   for (const table of IPTABLES_TABLES) {
     prelude[table] = teardown(state, table, chainsOf(set[table] ?? []));
+    if ((prelude[table] as string[]).length > 0 && !set[table]) emptied.push(table);
   }
   const input = renderIptablesRestore(set, prelude);
-  if (input.trim() === '') return undefined;
+  if (input.trim() === '') return { input: undefined, emptied };
   // --noflush: leave everything else alone; `:CHAIN` lines create or flush our chains, and the
   // whole input commits as one transaction.
   await run([tool(f, 'restore'), '--noflush', '--wait=10'], { ...target, input });
-  return input;
+  return { input, emptied };
 }
 
-async function removeIptables(target: RedirectTarget, ipv6: boolean): Promise<void> {
-  for (const f of ipv6 ? ([4, 6] as const) : ([4] as const)) {
+interface NftItem {
+  chain?: { hook?: string; policy?: string };
+  rule?: unknown;
+  set?: unknown;
+  map?: unknown;
+}
+
+/**
+ * iptables-nft creates an nftables table the first time a rule goes into it and never deletes
+ * it. Where we just took our chains out of such a table and it is now empty (no rules, no
+ * user chains, every policy ACCEPT, so it does nothing), delete it so no trace remains.
+ */
+async function dropEmptyIptablesNftTables(f: Family, tables: string[], target: RedirectTarget): Promise<void> {
+  const family = f === 4 ? 'ip' : 'ip6';
+  for (const table of tables) {
+    let items: NftItem[];
     try {
-      await iptablesFamily(f, undefined, {}, target);
-    } catch (err) {
-      // Without the tool, no rules of that backend can exist.
-      if (!(err instanceof RedirectError && err.code === 'ERR_REDIRECT_COMMAND_MISSING')) throw err;
+      const { stdout } = await run(['nft', '-j', 'list', 'table', family, table], target);
+      items = (JSON.parse(stdout) as { nftables: NftItem[] }).nftables;
+    } catch {
+      return; // no nft (iptables-legacy world) or no such table: nothing to drop
     }
+    const idle = items.every(
+      (i) => i.rule === undefined && i.set === undefined && i.map === undefined && (!i.chain || (i.chain.hook && i.chain.policy === 'accept')),
+    );
+    if (idle) await run(['nft', 'delete', 'table', family, table], target);
   }
+}
+
+async function removeIptablesFamily(f: Family, target: RedirectTarget): Promise<void> {
+  try {
+    const { emptied } = await iptablesFamily(f, undefined, {}, target);
+    await dropEmptyIptablesNftTables(f, emptied, target);
+  } catch (err) {
+    // Without the tool, no rules of that backend can exist.
+    if (!(err instanceof RedirectError && err.code === 'ERR_REDIRECT_COMMAND_MISSING')) throw err;
+  }
+}
+
+async function removeIptables(target: RedirectTarget): Promise<void> {
+  await removeIptablesFamily(4, target);
+  await removeIptablesFamily(6, target);
 }
 
 async function removeNft(target: RedirectTarget): Promise<void> {
@@ -144,7 +179,7 @@ async function hasRule(f: Family, o: Required<RuleOptions>, target: RedirectTarg
   return rules.some((r) => r.priority === o.rulePriority && r.table === String(o.routeTable));
 }
 
-const gone = /No such file or directory|No such process|Cannot find/i;
+const gone = /No such file or directory|No such process|Cannot find|does not exist/i;
 
 async function removeRouting(o: Required<RuleOptions>, target: RedirectTarget): Promise<void> {
   const routes = policyRouting({ ...o, ipv6: true });
@@ -206,12 +241,15 @@ export async function applyRedirect(options: ApplyRedirectOptions = {}): Promise
   try {
     if (backend === 'iptables') {
       await removeNft(target);
-      const ipv4 = (await iptablesFamily(4, mode, o, target)) ?? '';
-      result.iptables = { ipv4 };
-      if (o.ipv6) result.iptables.ipv6 = await iptablesFamily(6, mode, o, target);
-      else await iptablesFamily(6, undefined, o, target).catch(() => undefined);
+      result.iptables = { ipv4: (await iptablesFamily(4, mode, o, target)).input ?? '' };
+      if (o.ipv6) {
+        const { input } = await iptablesFamily(6, mode, o, target);
+        if (input !== undefined) result.iptables.ipv6 = input;
+      } else {
+        await removeIptablesFamily(6, target);
+      }
     } else {
-      await removeIptables(target, true);
+      await removeIptables(target);
       result.nft = mode === 'inpod' ? inpodNftRules(o) : dedicatedNftRules(o);
       await run(['nft', '-f', '-'], { ...target, input: result.nft });
     }
@@ -240,7 +278,7 @@ export async function applyRedirect(options: ApplyRedirectOptions = {}): Promise
 
 async function removeAll(o: Required<RuleOptions>, target: RedirectTarget): Promise<void> {
   const errors: unknown[] = [];
-  for (const step of [() => removeIptables(target, true), () => removeNft(target), () => removeRouting(o, target)]) {
+  for (const step of [() => removeIptables(target), () => removeNft(target), () => removeRouting(o, target)]) {
     try {
       await step();
     } catch (err) {

@@ -154,7 +154,7 @@ export function chainsOf(lines: readonly string[]): string[] {
     const chain = line.split(' ')[1] as string;
     if ((IPTABLES_CHAINS as readonly string[]).includes(chain)) chains.add(chain);
   }
-  return [...chains];
+  return IPTABLES_CHAINS.filter((c) => chains.has(c));
 }
 
 /** Renders a rule set as `iptables-restore --noflush` input that creates (or flushes) the chains and appends the rules. */

@@ -199,7 +199,12 @@ export function createTransparentServer(
 ): Promise<net.Server> {
   const { signal, ...rest } = options;
   if (signal?.aborted) return Promise.reject(signal.reason);
-  const fd = createListenSocket(rest);
+  let fd: number;
+  try {
+    fd = createListenSocket(rest);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const server = net.createServer(connectionListener);
   return new Promise((resolve, reject) => {
     const onAbort = () => {

@@ -99,7 +99,8 @@ export class Netns {
   /**
    * Runs `fn(arg)` in a worker thread that has entered this namespace: every socket it
    * creates lives here. `fn` is sent as source text, so it must be self-contained (use
-   * `await import('node:net')` inside it); `arg` and the result are structured-cloned.
+   * `require('node:net')` or `await import('node:net')` inside it, no closures); `arg` and
+   * the result are structured-cloned.
    * The worker is terminated when `fn` settles, closing whatever it left open.
    */
   run<A, R>(fn: (arg: A) => R | Promise<R>, arg?: A, options: RunOptions = {}): Promise<Awaited<R>> {
@@ -122,6 +123,10 @@ const workerSource = `
 const { workerData, parentPort } = require('node:worker_threads');
 const binding = require(workerData.loader)(workerData.root);
 binding.enterNetns({ netns: workerData.netns });
+// fn arrives as source text: give it require, and the dynamic-import helper vitest rewrites
+// \`import()\` into when the function comes from a transformed test file.
+globalThis.require = require;
+globalThis.__vite_ssr_dynamic_import__ = (id) => import(id);
 const fn = (0, eval)('(' + workerData.src + ')');
 Promise.resolve()
   .then(() => fn(workerData.arg))
@@ -194,6 +199,23 @@ export interface LabOptions {
   signal?: AbortSignal;
 }
 
+/** Loopback up; no duplicate address detection, so IPv6 addresses (link-local too) work at once. */
+async function prepare(ns: Netns): Promise<void> {
+  await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
+  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+}
+
+/** veth carrier comes up asynchronously (linkwatch); packets sent before that are dropped. */
+async function waitForCarrier(ns: Netns, dev: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const { stdout } = await ns.exec(['ip', '-j', 'link', 'show', 'dev', dev]);
+    const [link] = JSON.parse(stdout) as Array<{ operstate?: string }>;
+    if (link?.operstate === 'UP') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${dev} in ${ns.name} did not come up`);
+}
+
 let labCounter = 0;
 const liveLabs = new Set<Lab>();
 let exitHookInstalled = false;
@@ -235,7 +257,7 @@ export class Lab {
     installExitHook();
     try {
       await runCommand(['ip', 'netns', 'add', node.name], { signal: options.signal });
-      await node.exec(['ip', 'link', 'set', 'lo', 'up']);
+      await prepare(node);
       await node.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       if (lab.ipv6) await node.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
       if (lab.bridge) {
@@ -273,7 +295,7 @@ export class Lab {
     this.pods.push(pod);
     const node = this.node;
     await runCommand(['ip', 'netns', 'add', pod.name]);
-    await pod.exec(['ip', 'link', 'set', 'lo', 'up']);
+    await prepare(pod);
     await node.exec(['ip', 'link', 'add', hostIface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name]);
     if (this.bridge) {
       await node.exec(['ip', 'link', 'set', hostIface, 'master', 'br0']);
@@ -287,6 +309,7 @@ export class Lab {
     await pod.exec(['ip', 'link', 'set', 'eth0', 'up']);
     await pod.exec(['ip', 'route', 'add', 'default', 'via', gw4]);
     if (this.ipv6) await pod.exec(['ip', '-6', 'route', 'add', 'default', 'via', gw6]);
+    await waitForCarrier(pod, 'eth0');
     return pod;
   }
 
