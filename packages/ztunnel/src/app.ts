@@ -23,6 +23,7 @@ import { Readiness } from './readiness.js';
 import { workloadIdentity } from './state/identity.js';
 import { LocalConfigSource } from './state/local-source.js';
 import { StateStore } from './state/store.js';
+import { XdsSource } from './state/xds-source.js';
 
 export const VERSION = '0.1.0';
 
@@ -72,6 +73,8 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
   readonly #proxies: ProxyInstance[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly traffic: TrafficMetrics;
+  /** The xDS client feeding the store, when XDS_ADDRESS is set. */
+  xds: XdsSource | undefined;
   /** The dedicated-mode proxy instance, once its workload is known. */
   proxy: ProxyInstance | undefined;
   #closing: Promise<void> | undefined;
@@ -133,7 +136,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
 
   async #start(signal?: AbortSignal): Promise<void> {
     const c = this.config;
-    const stateDone = this.readiness.register('state');
+    const stateDone = this.readiness.register('local config');
     // Readiness first, so probes see "not ready" rather than a refused connection while starting.
     this.addresses.readiness = await this.#serve(
       createReadinessServer(this.readiness),
@@ -142,7 +145,11 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     );
     if (c.localXds !== undefined) this.#local.loadInline(c.localXds);
     if (c.localXdsPath !== undefined) await this.#local.loadFile(c.localXdsPath, { signal });
-    if (c.xdsAddress === undefined) stateDone();
+    stateDone();
+    if (c.xdsAddress !== undefined) {
+      this.xds = new XdsSource(this.store, c, this.component('xds'));
+      this.xds.start(this.readiness.register('xds'));
+    }
 
     this.addresses.admin = await this.#serve(
       createAdminServer({
@@ -269,6 +276,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
       this.logger.info({ deadlineMs: this.config.connectionTerminationDeadline }, 'draining');
       this.#local.close();
       for (const t of this.#timers) clearTimeout(t);
+      await this.xds?.close();
       await Promise.all(
         this.#proxies.map((p) => p.close(this.config.connectionTerminationDeadline)),
       );
@@ -286,6 +294,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     this.readiness.drain();
     this.#local.close();
     for (const t of this.#timers) clearTimeout(t);
+    void this.xds?.close();
     for (const p of this.#proxies) p.destroy();
     for (const s of this.#servers) {
       s.close();
