@@ -96,6 +96,12 @@ export class IstioCaServer {
     options: { host?: string; port?: number; signal?: AbortSignal } = {},
   ): Promise<number> {
     options.signal?.throwIfAborted();
+    if (this.#port !== undefined || this.#closing) {
+      throw new SpiffeError(
+        'ERR_SPIFFE_INVALID_ARGUMENT',
+        'IstioCaServer is already listening or closed',
+      );
+    }
     const host = options.host ?? '127.0.0.1';
     const serving =
       this.#options.servingCertificate ??

@@ -25,6 +25,7 @@ import {
 } from '@peculiar/asn1-x509';
 import type { WorkloadCertificate } from './certificate.js';
 import { createCsr, parseCsr } from './csr.js';
+import { channels } from './diagnostics.js';
 import { SpiffeError } from './errors.js';
 import type { CertificateIssuer, IssueOptions } from './issuer.js';
 import { encodePem } from './pem.js';
@@ -280,7 +281,15 @@ export class LocalCa implements CertificateIssuer {
         `CSR identity ${id} is not the authorized identity ${options.identity}`,
       );
     }
-    return this.#signLeaf(id, parsed.subjectPublicKeyInfo, ttl);
+    const leaf = this.#signLeaf(id, parsed.subjectPublicKeyInfo, ttl);
+    if (channels.issued.hasSubscribers) {
+      channels.issued.publish({
+        identity: id.toString(),
+        serialNumber: leaf.serialNumber,
+        notAfter: leaf.notAfter,
+      });
+    }
+    return leaf;
   }
 
   /** A fresh key, CSR and signature for `identity`, without going through PEM parsing twice. */

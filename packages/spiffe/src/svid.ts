@@ -1,5 +1,6 @@
+import type { X509Certificate } from 'node:crypto';
 import { SpiffeError } from './errors.js';
-import { SpiffeId } from './spiffe-id.js';
+import { type IstioIdentity, SpiffeId } from './spiffe-id.js';
 import { type ParsedCertificate, parseCertificates } from './x509.js';
 
 /** Longest chain walked (leaf + intermediates + root); real meshes use 2-4. */
@@ -11,7 +12,10 @@ const MAX_CHAIN_LENGTH = 10;
  * `ERR_SPIFFE_SVID_MULTIPLE_URI_SANS` rather than picking one.
  */
 export function spiffeIdFromCertificate(cert: ParsedCertificate): SpiffeId {
-  const uris = cert.uriSans;
+  return spiffeIdFromUris(cert.uriSans);
+}
+
+function spiffeIdFromUris(uris: readonly string[]): SpiffeId {
   if (uris.length === 0) {
     throw new SpiffeError('ERR_SPIFFE_SVID_NO_URI_SAN', 'certificate has no URI SAN');
   }
@@ -21,20 +25,15 @@ export function spiffeIdFromCertificate(cert: ParsedCertificate): SpiffeId {
       `certificate has ${uris.length} URI SANs (${uris.join(', ')}); an X.509-SVID has exactly one`,
     );
   }
-  const id = SpiffeId.tryParse(uris[0]!);
-  if (!id) {
-    let reason = 'invalid';
-    try {
-      SpiffeId.parse(uris[0]!);
-    } catch (err) {
-      reason = (err as Error).message;
-    }
+  try {
+    return SpiffeId.parse(uris[0]!);
+  } catch (err) {
     throw new SpiffeError(
       'ERR_SPIFFE_SVID_URI_NOT_SPIFFE',
-      `certificate URI SAN is not a SPIFFE ID: ${reason}`,
+      `certificate URI SAN is not a SPIFFE ID: ${(err as Error).message}`,
+      { cause: err },
     );
   }
-  return id;
 }
 
 /** A set of trust anchors (root certificates) for one or more trust domains. Immutable. */
@@ -301,4 +300,65 @@ export function refreshTime(cert: HasValidity, now: Date = new Date(), fraction 
   const nb = cert.notBefore.getTime();
   if (nb > now.getTime()) return now;
   return new Date(nb + (cert.notAfter.getTime() - nb) * fraction);
+}
+
+/**
+ * URI SANs from Node's `X509Certificate.subjectAltName` string, without an ASN.1 parse (fast
+ * enough for every handshake). Node quotes entries holding `,` or `"` as JSON strings; those
+ * are decoded, so a crafted SAN cannot smuggle in a second entry.
+ */
+export function uriSansOf(cert: Pick<X509Certificate, 'subjectAltName'>): string[] {
+  const san = cert.subjectAltName;
+  if (!san) return [];
+  const uris: string[] = [];
+  let i = 0;
+  while (i < san.length) {
+    const colon = san.indexOf(':', i);
+    if (colon === -1) break;
+    const type = san.slice(i, colon);
+    let value: string;
+    let end: number;
+    if (san[colon + 1] === '"') {
+      // JSON string: find the closing quote that is not escaped.
+      let j = colon + 2;
+      while (j < san.length && san[j] !== '"') j += san[j] === '\\' ? 2 : 1;
+      try {
+        value = JSON.parse(san.slice(colon + 1, j + 1)) as string;
+      } catch {
+        value = '';
+      }
+      end = j + 1;
+    } else {
+      const comma = san.indexOf(', ', colon + 1);
+      end = comma === -1 ? san.length : comma;
+      value = san.slice(colon + 1, end);
+    }
+    if (type === 'URI') uris.push(value);
+    i = end;
+    if (san.startsWith(', ', i)) i += 2;
+  }
+  return uris;
+}
+
+/**
+ * The SPIFFE ID of a peer certificate as Node hands it over (`tlsSocket.getPeerX509Certificate()`),
+ * by the X.509-SVID rule: exactly one URI SAN, which must be a SPIFFE ID.
+ */
+export function spiffeIdFromX509(cert: Pick<X509Certificate, 'subjectAltName'>): SpiffeId {
+  return spiffeIdFromUris(uriSansOf(cert));
+}
+
+/**
+ * ztunnel's peer identity rule (`tls::identity`): the first URI SAN that parses as an Istio
+ * identity `spiffe://<td>/ns/<ns>/sa/<sa>`, or `undefined`. More lenient than
+ * {@link spiffeIdFromX509}; use it where ztunnel compatibility matters.
+ */
+export function istioIdentityFromX509(
+  cert: Pick<X509Certificate, 'subjectAltName'>,
+): IstioIdentity | undefined {
+  for (const uri of uriSansOf(cert)) {
+    const istio = SpiffeId.tryParse(uri)?.asIstio();
+    if (istio) return istio;
+  }
+  return undefined;
 }

@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   createWorkloadCertificate,
   isExpired,
+  istioIdentityFromX509,
   LocalCa,
   lifetimeElapsed,
   parseCertificate,
@@ -13,8 +15,10 @@ import {
   SpiffeError,
   SpiffeId,
   spiffeIdFromCertificate,
+  spiffeIdFromX509,
   TrustBundle,
   timeToExpiry,
+  uriSansOf,
   verifyChain,
   workloadCertificateFromCertChain,
   X509Svid,
@@ -277,5 +281,46 @@ describe('expiry helpers', () => {
     const now = new Date(500_000);
     const cert = { notBefore: new Date(1_000_000), notAfter: new Date(1_100_000) };
     expect(refreshTime(cert, now).getTime()).toBe(now.getTime());
+  });
+});
+
+describe('peer identity from a Node X509Certificate', () => {
+  it('reads URI SANs from subjectAltName without being fooled by quoted commas', async () => {
+    const cnf = [
+      '[req]',
+      'distinguished_name=dn',
+      '[dn]',
+      '[ext]',
+      'subjectAltName=@alt',
+      '[alt]',
+      'URI.1 = http://a/b, URI:spiffe://evil.example/ns/x/sa/y',
+      'DNS.1 = example.com',
+      'URI.2 = spiffe://cluster.local/ns/a/sa/b',
+      '',
+    ].join('\n');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(dir, 'alt.cnf'), cnf);
+    await exec('sh', [
+      '-c',
+      `cd ${dir} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /O=x -config alt.cnf -extensions ext -days 1 -out alt.pem 2>/dev/null`,
+    ]);
+    const pem = await readFile(join(dir, 'alt.pem'), 'utf8');
+    const x509 = new X509Certificate(pem);
+    const expected = [
+      'http://a/b, URI:spiffe://evil.example/ns/x/sa/y',
+      'spiffe://cluster.local/ns/a/sa/b',
+    ];
+    expect(uriSansOf(x509)).toEqual(expected);
+    expect(parseCertificate(pem).uriSans).toEqual(expected);
+    expect(istioIdentityFromX509(x509)?.toString()).toBe('spiffe://cluster.local/ns/a/sa/b');
+    expect(codeOf(() => spiffeIdFromX509(x509))).toBe('ERR_SPIFFE_SVID_MULTIPLE_URI_SANS');
+  });
+
+  it('agrees with the full parser on an issued SVID', async () => {
+    const cert = await ca.issue(DEMO);
+    const x509 = new X509Certificate(cert.leaf);
+    expect(spiffeIdFromX509(x509).toString()).toBe(DEMO.toString());
+    expect(istioIdentityFromX509(x509)?.principal).toBe('cluster.local/ns/default/sa/demo');
+    expect(uriSansOf({ subjectAltName: undefined })).toEqual([]);
   });
 });
