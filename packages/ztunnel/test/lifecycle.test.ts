@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { socksConnect } from '../demo/socks-client.js';
@@ -25,7 +26,7 @@ async function setup(deadline: string) {
     s.on('error', () => {});
   });
   await new Promise<void>((r) => app!.listen(0, '127.0.0.4', r));
-  const { client, server } = await twoNodes((app.address() as AddressInfo).port, {
+  const { client, server, file } = await twoNodes((app.address() as AddressInfo).port, {
     CONNECTION_TERMINATION_DEADLINE: deadline,
   });
   nodes = [client, server];
@@ -43,9 +44,10 @@ async function setup(deadline: string) {
   tunnel.removeAllListeners('close');
   const reply: Buffer[] = [];
   tunnel.on('data', (d) => reply.push(d));
+  tunnel.resume();
   tunnel.on('error', () => {});
   const closed = new Promise<void>((r) => tunnel.on('close', () => r()));
-  return { client, server, tunnel, reply, closed };
+  return { client, server, tunnel, reply, closed, file };
 }
 
 const refused = (port: number, host: string) =>
@@ -57,6 +59,32 @@ const refused = (port: number, host: string) =>
     });
     s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
   });
+
+describe('late policy enforcement', () => {
+  it('closes an open inbound tunnel when a policy change now denies it', async () => {
+    const { server, tunnel, closed, file } = await setup('5s');
+    tunnel.write('open');
+    await waitFor(
+      () => server.zt.proxy!.context.connections.size > 0 || undefined,
+      'tracked tunnel',
+    );
+    appendFileSync(
+      file,
+      'policies:\n- { name: deny-client, namespace: default, scope: Namespace, action: Deny, dryRun: false, rules: [[[ { principals: [!Suffix /sa/client] } ]]] }\n',
+    );
+    await closed;
+    const line = await waitFor(
+      () =>
+        server.logs.lines.find((l) =>
+          String(l.error ?? '').startsWith('connection closed due to policy change'),
+        ),
+      'policy change log',
+    );
+    expect(line.error).toBe(
+      'connection closed due to policy change: explicitly denied by: default/deny-client',
+    );
+  });
+});
 
 describe('graceful shutdown', () => {
   it('fails readiness first, stops accepting, and lets an open tunnel finish its transfer', async () => {

@@ -48,6 +48,7 @@ async function roundTrip(data: Buffer | Buffer[]): Promise<string> {
   s.removeAllListeners('close');
   const chunks: Buffer[] = [];
   s.on('data', (c) => chunks.push(c));
+  s.resume();
   const closed = new Promise<void>((r) => s.on('close', () => r()));
   for (const d of Array.isArray(data) ? data : [data])
     if (!s.write(d)) await new Promise((r) => s.once('drain', r));
@@ -81,6 +82,7 @@ describe('data integrity and certificate rotation', () => {
     long.removeAllListeners('close');
     const longReply: Buffer[] = [];
     long.on('data', (d) => longReply.push(d));
+    long.resume();
     const longClosed = new Promise<void>((r) => long.on('close', () => r()));
     const h = createHash('sha256');
     const results: string[] = [];
