@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { resolveConfig, Ztunnel } from '../src/index.js';
 import { createLogger } from '../src/logging.js';
+import { httpGet, plainGet } from '../src/testing/index.js';
 import { netnsDemo } from './netns-demo.js';
-import { httpGet, plainGet } from './socks-client.js';
 import { bold, cyan, dim, indent, metricsExcerpt, Transcript } from './transcript.js';
 
 const keep = process.argv.includes('--keep');

@@ -3,7 +3,7 @@ import { type AddressInfo, createServer as createTcpServer, type Server } from '
 import { join } from 'node:path';
 import { IstioCaServer, LocalCa } from '@mesh/spiffe';
 import { afterEach, describe, expect, it } from 'vitest';
-import { socksConnect } from '../demo/socks-client.js';
+import { socksConnect } from '../src/testing/index.js';
 import { freePort, type MeshNode, startNode, tmp, waitFor } from './helpers/mesh.js';
 import { twoNodes } from './helpers/two-nodes.js';
 

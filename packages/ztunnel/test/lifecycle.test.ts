@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { socksConnect } from '../demo/socks-client.js';
+import { socksConnect } from '../src/testing/index.js';
 import { type MeshNode, waitFor } from './helpers/mesh.js';
 import { twoNodes } from './helpers/two-nodes.js';
 
