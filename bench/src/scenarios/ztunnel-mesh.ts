@@ -3,7 +3,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { resolveConfig, Ztunnel } from '@mesh/ztunnel';
-import { socksConnect } from '@mesh/ztunnel/testing';
+import { loopbackNodeEnv, socksConnect, waitUntilReady } from '@mesh/ztunnel/testing';
 import type { Measurement, Scenario, ScenarioContext } from '../scenario.js';
 
 const MiB = 1 << 20;
@@ -50,25 +50,17 @@ async function startNode(
   caDir: string,
   hbonePort: number,
 ): Promise<Ztunnel> {
-  const config = resolveConfig({
-    env: {
-      PROXY_WORKLOAD_INFO: `default/${name}/${name}`,
-      LOCAL_XDS_PATH: file,
-      ZTUNNEL_CA_DIR: caDir,
-      UNSTABLE_ENABLE_SOCKS5: 'true',
-      ZTUNNEL_HBONE_PORT: String(hbonePort),
-      ZTUNNEL_INBOUND_ADDRESS: `${ip}:${hbonePort}`,
-      ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: `${ip}:0`,
-      ZTUNNEL_OUTBOUND_ADDRESS: `${ip}:0`,
-      ZTUNNEL_SOCKS5_ADDRESS: `${ip}:0`,
-      ZTUNNEL_ADMIN_ADDRESS: `${ip}:0`,
-      ZTUNNEL_STATS_ADDRESS: `${ip}:0`,
-      ZTUNNEL_READINESS_ADDRESS: `${ip}:0`,
-      LOG_LEVEL: 'fatal',
-    },
+  const env = loopbackNodeEnv({
+    ip,
+    workload: `default/${name}/${name}`,
+    localXdsPath: file,
+    caDir,
+    hbonePort,
   });
-  const zt = await Ztunnel.start({ config });
-  for (let i = 0; i < 200 && !zt.readiness.ready; i++) await new Promise((r) => setTimeout(r, 25));
+  const zt = await Ztunnel.start({
+    config: resolveConfig({ env: { ...env, LOG_LEVEL: 'fatal' } }),
+  });
+  await waitUntilReady(zt);
   return zt;
 }
 

@@ -10,6 +10,7 @@ import { configDump, dumpCertificate } from './admin/config-dump.js';
 import { listen } from './admin/listen.js';
 import { createReadinessServer } from './admin/readiness-server.js';
 import { createStatsServer } from './admin/stats-server.js';
+import { loadLocalConfigFile, parseLocalConfig } from './config/local-config.js';
 import type { ZtunnelConfig } from './config/settings.js';
 import { ZtunnelError } from './errors.js';
 import { createCertificateSource } from './identity/source.js';
@@ -126,6 +127,11 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     const logger =
       options.logger ??
       createLogger({ level: options.config.logLevel, format: options.config.logFormat });
+    // An invalid local config must fail before anything (even the CA directory) is touched.
+    if (options.config.localXdsPath !== undefined)
+      await loadLocalConfigFile(options.config.localXdsPath);
+    if (options.config.localXds !== undefined)
+      parseLocalConfig(options.config.localXds, 'LOCAL_XDS');
     const source =
       options.certificateSource ??
       (await createCertificateSource(options.config, {
