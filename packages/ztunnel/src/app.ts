@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TrafficMetrics } from '@mesh/metrics';
+import { registerBuildInfo, TrafficMetrics } from '@mesh/metrics';
 import { type CertificateSource, type IstioIdentity, SecretManager } from '@mesh/spiffe';
 import type { Workload } from '@mesh/xds-client';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { configDump, dumpCertificate } from './admin/config-dump.js';
 import { listen } from './admin/listen.js';
@@ -100,12 +100,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     this.#authorize = storeAuthorizer(this.store);
     this.traffic = new TrafficMetrics({ registry: this.registry });
     logAccess(this.traffic, this.component('access'));
-    new Gauge({
-      name: 'istio_build',
-      help: 'Istio component build info',
-      labelNames: ['component', 'tag'],
-      registers: [this.registry],
-    }).set({ component: 'ztunnel', tag: VERSION }, 1);
+    registerBuildInfo({ registry: this.registry, component: 'ztunnel', tag: VERSION });
   }
 
   /** A per-subsystem child logger whose level `/logging` can change on its own. */
@@ -161,7 +156,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     if (c.localXdsPath !== undefined) await this.#local.loadFile(c.localXdsPath, { signal });
     stateDone();
     if (c.xdsAddress !== undefined) {
-      this.xds = new XdsSource(this.store, c, this.component('xds'));
+      this.xds = new XdsSource(this.store, c, this.component('xds'), this.registry);
       this.xds.start(this.readiness.register('xds'));
     }
 
