@@ -3,6 +3,7 @@ import { Splice } from '@mesh/hbone';
 import { inboundPlaintextConnection } from '@mesh/metrics';
 import { originalDestination } from '@mesh/redirect';
 import { normaliseIp } from '../state/store.js';
+import { ByteCounter } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
 import { dialTcp } from './upstream.js';
@@ -78,20 +79,24 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
       (upstream) => {
         client.resume();
         const s = new Splice(client, upstream);
+        const bytes = new ByteCounter(record, () => ({
+          request: s.bytesAtoB,
+          response: s.bytesBtoA,
+        }));
         ctx.connections.add({
           authorize,
           record,
+          bytes,
           done: s.done,
           destroy: (reason) => {
+            bytes.flush();
             record.close({ flag: 'DENY', error: reason });
             s.destroy(reason);
           },
         });
         s.done.then((r) => {
-          if (record.closed) return;
-          record.addRequestBytes(r.bytesAtoB);
-          record.addResponseBytes(r.bytesBtoA);
-          record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
+          bytes.flush({ request: r.bytesAtoB, response: r.bytesBtoA });
+          if (!record.closed) record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
         });
       },
       (err: Error) => {

@@ -6,6 +6,7 @@ import { outboundConnection, type RecordedConnection, workloadBaggage } from '@m
 import { originalDestination } from '@mesh/redirect';
 import { ZtunnelError } from '../errors.js';
 import { normaliseIp } from '../state/store.js';
+import { ByteCounter } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { type Route, type RouteContext, resolveMeshHostname, routeOutbound } from './route.js';
 import { readSocks5Request, SOCKS5_REPLY, writeSocks5Reply } from './socks5.js';
@@ -107,14 +108,18 @@ function flagOf(err: unknown): 'CONNECT' | 'TLS_FAILURE' | 'NETWORK_POLICY' | 'I
 function splice(ctx: ProxyContext, client: Socket, opened: Opened): void {
   // a = client (request direction), b = upstream.
   const s = new Splice(client, opened.stream);
+  const bytes = new ByteCounter(opened.record, () => ({
+    request: s.bytesAtoB,
+    response: s.bytesBtoA,
+  }));
   ctx.connections.add({
     record: opened.record,
+    bytes,
     done: s.done,
     destroy: (reason) => s.destroy(reason),
   });
   s.done.then((r) => {
-    opened.record.addRequestBytes(r.bytesAtoB);
-    opened.record.addResponseBytes(r.bytesBtoA);
+    bytes.flush({ request: r.bytesAtoB, response: r.bytesBtoA });
     opened.record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
   });
 }
