@@ -309,8 +309,12 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
   it('applies a policy pushed over xDS without restart, closing an open inbound connection it now denies', async () => {
     const open = await podConnect(pods.sleep.pod, pods['echo-a'].pod.ip4, GREET);
     const openDone = readAll(open);
+    let got = '';
+    open.on('data', (d: Buffer) => {
+      got += d.toString();
+    });
     open.write('before\n');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => got.endsWith('before\n'), 'the echo through the open connection');
     const pid = pods['echo-a'].zt!.child.pid;
 
     cp!.set(authorizationType, {
@@ -513,8 +517,12 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       sent(fresh, sentB, 1 << 20);
       await zt.waitForLog((l) => l.msg === 'draining', 'draining');
       expect((await ready(late())).status).toBe(500);
-      const refused = await podExchange(late().pod, VIP, 80, 'new');
-      expect(refused).toEqual({ data: Buffer.alloc(0), end: 'ECONNREFUSED' });
+      // The outbound listener closes a moment after readiness fails; from then on the
+      // captured connect is refused by the kernel.
+      await waitFor(
+        async () => (await podExchange(late().pod, VIP, 80, 'new')).end === 'ECONNREFUSED',
+        'new connections refused',
+      );
 
       // The established tunnel keeps flowing after SIGTERM and finishes first.
       for (let i = 0; i < 8; i++) {
