@@ -23,7 +23,7 @@
  * namespace in shared mode.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import { applyRedirect } from '@mesh/redirect';
@@ -102,6 +102,7 @@ const servers: Server[] = [];
 const pods = {} as Record<'sleep' | 'notsleep' | 'late' | 'echo-a' | 'echo-b' | 'outside', MeshPod>;
 let baseEnv: Record<string, string> = {};
 let caPort = 0;
+let dir: string | undefined;
 
 /** The greeting app: names itself and the source address it sees, then echoes until FIN. */
 function greeter(name: string) {
@@ -151,7 +152,7 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
     servers.push(await forwardIntoNetns(lab.node, CP, 15010, cp.port));
     servers.push(await forwardIntoNetns(lab.node, CP, 15012, caPort));
 
-    const dir = tmp('zt-netns-');
+    dir = tmp('zt-netns-');
     const file = join(dir, 'mesh.yaml');
     writeFileSync(file, meshConfig(ip));
     baseEnv = {
@@ -210,6 +211,7 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
     await cp?.close();
     await ca?.close();
     await lab?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('carries an allowed client to the service VIP over HBONE and closes a denied one after RBAC', async () => {
