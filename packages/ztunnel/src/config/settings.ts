@@ -37,6 +37,8 @@ export interface ZtunnelConfig {
   instanceIp: string | undefined;
   secretTtl: number;
   packetMark: number | undefined;
+  /** Source-IP preservation on inbound dials: `undefined` = when the process may. */
+  enableOrigSrc: boolean | undefined;
   poolMaxStreamsPerConnection: number;
   poolUnusedReleaseTimeout: number;
   http2StreamWindowSize: number;
@@ -312,6 +314,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     defaultText: 'unset in dedicated mode (1337 in shared mode)',
     description:
       'SO_MARK on every socket the proxy opens, so redirection rules skip them. Needs CAP_NET_ADMIN.',
+  },
+  {
+    key: 'enableOrigSrc',
+    env: 'ENABLE_ORIG_SRC',
+    flag: 'enable-orig-src',
+    arg: 'bool',
+    parse: boolean,
+    default: undefined,
+    defaultText: 'unset (best effort)',
+    description:
+      "Inbound (15008 and 15006) connections to the app come from the client's own IP (IP_TRANSPARENT + IP_FREEBIND, marked PACKET_MARK or 1337 so the in-pod rules route the replies back). Unset: on when the process may (CAP_NET_ADMIN, Linux), else off. `true`: required; startup fails when not possible. `false`: off, the app sees the proxy's address.",
   },
   {
     key: 'poolMaxStreamsPerConnection',

@@ -5,7 +5,7 @@ import { originalDestination } from '@mesh/redirect';
 import { normaliseIp } from '../state/store.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
-import { dialTcp } from './upstream.js';
+import { dialTcp, spoofSource } from './upstream.js';
 
 /**
  * The inbound plaintext listener (15006): captured non-HBONE traffic to the served workload.
@@ -66,33 +66,60 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
       client.destroy();
       return;
     }
+    // Tracked from accept, not once the app answered: a drain must also wait for a connection
+    // whose dial is still in progress, and its deadline (or a policy change) aborts that dial.
+    const cancel = new AbortController();
+    let spliced: Splice | undefined;
+    let settle!: () => void;
+    ctx.connections.add({
+      authorize,
+      record,
+      done: new Promise<void>((r) => {
+        settle = r;
+      }),
+      destroy: (reason) => {
+        cancel.abort(reason);
+        if (!record.closed) record.close({ flag: 'DENY', error: reason });
+        if (spliced) spliced.destroy(reason);
+        else client.destroy();
+      },
+    });
+    const originalSource = spoofSource(ctx.origSrc, authorize.sourceIp, dstIp);
     dialTcp(
       ctx.config,
       { host: dstIp, port: dst.port },
-      ctx.localAddress ? { localAddress: ctx.localAddress } : {},
+      {
+        signal: cancel.signal,
+        ...(originalSource
+          ? { originalSource }
+          : ctx.localAddress
+            ? { localAddress: ctx.localAddress }
+            : {}),
+      },
     ).then(
       (upstream) => {
+        if (client.destroyed) {
+          upstream.destroy();
+          if (!record.closed)
+            record.close({ flag: 'CONNECT', error: new Error('client went away') });
+          settle();
+          return;
+        }
         client.resume();
-        const s = new Splice(client, upstream);
-        ctx.connections.add({
-          authorize,
-          record,
-          done: s.done,
-          destroy: (reason) => {
-            record.close({ flag: 'DENY', error: reason });
-            s.destroy(reason);
-          },
-        });
-        s.done.then((r) => {
-          if (record.closed) return;
-          record.addRequestBytes(r.bytesAtoB);
-          record.addResponseBytes(r.bytesBtoA);
-          record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
+        spliced = new Splice(client, upstream);
+        spliced.done.then((r) => {
+          if (!record.closed) {
+            record.addRequestBytes(r.bytesAtoB);
+            record.addResponseBytes(r.bytesBtoA);
+            record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
+          }
+          settle();
         });
       },
       (err: Error) => {
-        record.close({ flag: 'CONNECT', error: err });
+        if (!record.closed) record.close({ flag: 'CONNECT', error: err });
         client.destroy();
+        settle();
       },
     );
   });

@@ -11,9 +11,11 @@ import {
   type RecordedConnection,
   workloadBaggage,
 } from '@mesh/metrics';
+import { normaliseIp } from '../state/store.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { decideInbound } from './inbound-decision.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
+import { dialTcp, spoofSource } from './upstream.js';
 
 interface TunnelContext {
   labels: ReturnType<typeof inboundHboneConnection>;
@@ -114,11 +116,18 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         },
         dst: hostPort(d.host, d.port),
       };
+      // The client is the TCP peer of the HBONE connection, as in ztunnel (not `Forwarded`).
+      const originalSource = spoofSource(ctx.origSrc, normaliseIp(req.remoteAddress), d.host);
       return {
         type: 'dial',
         host: d.host,
         port: d.port,
         ...(ctx.localAddress ? { localAddress: ctx.localAddress } : {}),
+        ...(originalSource
+          ? {
+              connect: (target, { signal }) => dialTcp(c, target, { signal, originalSource }),
+            }
+          : {}),
         baggage: workloadBaggage({
           ...labelWorkload(d.workload, c.trustDomain),
           workloadType: d.workload.workloadType,

@@ -1,23 +1,82 @@
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connectSocket } from '@mesh/redirect';
+import { connectSocket, probeCapabilities } from '@mesh/redirect';
 import type { ZtunnelConfig } from '../config/settings.js';
+import { ZtunnelError } from '../errors.js';
+
+/** ztunnel's in-pod mark: the rules connmark only marked connections for the reply route. */
+const INPOD_MARK = 0x539;
+
+/** Address families whose inbound dials come from the client's IP. */
+export interface OrigSrc {
+  ipv4: boolean;
+  ipv6: boolean;
+}
+
+/**
+ * Whether inbound dials to the app come from the client's IP (spec §8.3): `ENABLE_ORIG_SRC`
+ * true/false forces it, unset uses it when this process may set IP_TRANSPARENT, IP_FREEBIND and
+ * SO_MARK. Throws `ERR_ZTUNNEL_ORIG_SRC_UNAVAILABLE` when forced on but not possible.
+ */
+export function resolveOrigSrc(config: ZtunnelConfig): OrigSrc {
+  if (config.enableOrigSrc === false) return { ipv4: false, ipv6: false };
+  const caps = probeCapabilities();
+  const ok = caps.supported && caps.freebind && caps.mark;
+  if (ok && caps.transparent) return { ipv4: true, ipv6: caps.transparent6 };
+  if (config.enableOrigSrc === true) {
+    const why = caps.supported ? caps.missing.join('; ') : 'transparent sockets need Linux';
+    throw new ZtunnelError(
+      'ERR_ZTUNNEL_ORIG_SRC_UNAVAILABLE',
+      `ENABLE_ORIG_SRC=true, but this process cannot connect from the client's address: ${why}`,
+    );
+  }
+  return { ipv4: false, ipv6: false };
+}
+
+/** The client IP to dial the app from, when source preservation applies to this pair. */
+export function spoofSource(
+  origSrc: OrigSrc,
+  clientIp: string | undefined,
+  appIp: string,
+): string | undefined {
+  if (!clientIp) return undefined;
+  const family = isIP(clientIp);
+  if (family === 0 || family !== isIP(appIp)) return undefined;
+  return (family === 4 ? origSrc.ipv4 : origSrc.ipv6) ? clientIp : undefined;
+}
 
 /**
  * A plain TCP connection from the proxy: through @mesh/redirect's native socket when a packet
- * mark is configured (SO_MARK must be set before connect, so capture rules skip it), else
- * `net.connect`. Resolves once connected; rejects on error, timeout or abort.
+ * mark is configured (SO_MARK must be set before connect, so capture rules skip it) or when
+ * `originalSource` asks for a transparent dial from the client's IP, else `net.connect`.
+ * Resolves once connected; rejects on error, timeout or abort.
  */
 export function dialTcp(
   config: ZtunnelConfig,
   target: { host: string; port: number },
-  options: { signal?: AbortSignal; timeoutMs?: number; localAddress?: string } = {},
+  options: {
+    signal?: AbortSignal;
+    timeoutMs?: number;
+    localAddress?: string;
+    /** Bind to this foreign address (the client's) with IP_TRANSPARENT + IP_FREEBIND. */
+    originalSource?: string;
+  } = {},
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket;
     try {
-      socket =
-        config.packetMark !== undefined && isIP(target.host)
+      socket = options.originalSource
+        ? connectSocket({
+            host: target.host,
+            port: target.port,
+            localAddress: options.originalSource,
+            transparent: true,
+            freebind: true,
+            mark: config.packetMark ?? INPOD_MARK,
+            noDelay: true,
+            keepAlive: true,
+          })
+        : config.packetMark !== undefined && isIP(target.host)
           ? connectSocket({
               host: target.host,
               port: target.port,
