@@ -181,6 +181,9 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       servers.push(await podServer(pods[name].pod, SHA, hasher));
     }
     servers.push(await podServer(pods.outside.pod, 7000, greeter('outside')));
+    // late has no policy: plaintext to its apps is allowed (the 15006 tests).
+    servers.push(await podServer(pods.late.pod, GREET, greeter('late')));
+    servers.push(await podServer(pods.late.pod, SHA, hasher));
     for (const name of ['sleep', 'notsleep', 'late', 'echo-a', 'echo-b'] as const)
       await capture(pods[name].pod);
 
@@ -253,9 +256,27 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
     });
   });
 
-  it.todo(
-    'preserves the client pod IP on inbound (ztunnel dials the app from its own pod IP; no IP_TRANSPARENT upstream yet)',
-  );
+  it("preserves the client pod's IP towards the app over HBONE, and the app's replies find their way back", async () => {
+    // echo-a's ztunnel dials its app from sleep's address (IP_TRANSPARENT + IP_FREEBIND, mark
+    // 0x539); the reply to that foreign address comes back to it through connmark 0x111 and
+    // routing table 100 of the in-pod rule set. Without preservation the app sees 10.200.4.2.
+    const r = await podExchange(pods.sleep.pod, pods['echo-a'].pod.ip4, GREET, 'hello');
+    expect(r).toEqual({
+      data: Buffer.from(`echo-a sees ${pods.sleep.pod.ip4}\nhello`),
+      end: 'fin',
+    });
+    const log = await waitFor(
+      () =>
+        accessLogs('echo-a').find(
+          (l) =>
+            l.direction === 'inbound' &&
+            l['src.workload'] === 'sleep' &&
+            l['dst.addr'] === `${pods['echo-a'].pod.ip4}:${GREET}`,
+        ),
+      "echo-a's inbound access log",
+    );
+    expect(log.error).toBeUndefined();
+  });
 
   it('refuses plaintext to a captured pod under STRICT', async () => {
     const plain = await podExchange(pods.outside.pod, pods['echo-a'].pod.ip4, GREET, 'hello');
@@ -328,7 +349,7 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       rules: [{ clauses: [] }],
     });
     const closed = await openDone;
-    expect(closed.data.toString()).toBe(`echo-a sees ${pods['echo-a'].pod.ip4}\nbefore\n`);
+    expect(closed.data.toString()).toBe(`echo-a sees ${pods.sleep.pod.ip4}\nbefore\n`);
     const fresh = await podExchange(pods.sleep.pod, pods['echo-a'].pod.ip4, GREET, 'x');
     expect(fresh.data.length).toBe(0);
     const dump = JSON.parse((await admin(pods['echo-a'], 15000, '/config_dump')).text) as {
@@ -476,7 +497,7 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       );
       expect(r.status).toBe(200);
       const ok = await podExchange(late().pod, pods['echo-a'].pod.ip4, GREET, 'hi');
-      expect(ok.data.toString()).toBe(`echo-a sees ${pods['echo-a'].pod.ip4}\nhi`);
+      expect(ok.data.toString()).toBe(`echo-a sees ${late().pod.ip4}\nhi`);
     }, 45_000);
 
     it('on SIGTERM turns not ready at once, refuses new connections, and lets open tunnels finish their transfer', async () => {
@@ -534,7 +555,7 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       established.end();
       const a = await echoed;
       expect(a.end).toBe('fin');
-      const greeting = `echo-a sees ${pods['echo-a'].pod.ip4}\n`;
+      const greeting = `echo-a sees ${late().pod.ip4}\n`;
       expect(a.data.subarray(0, greeting.length).toString()).toBe(greeting);
       expect(createHash('sha256').update(a.data.subarray(greeting.length)).digest('hex')).toBe(
         sentA.digest('hex'),
@@ -554,5 +575,52 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
         zt.logs.some((l) => l.msg === 'closed connections still open at the termination deadline'),
       ).toBe(false);
     }, 45_000);
+
+    it("preserves a plaintext client's IP on 15006, and a SIGTERM during the dial to the app waits for it", async () => {
+      // The previous test stopped late's ztunnel; start a fresh one.
+      const zt = await spawnZtunnel(late().pod, ztEnv('default/late/late'));
+      pods.late.zt = zt;
+      await waitFor(async () => (await ready(late())).status === 200, 'late ready again', 30_000);
+      const ip = late().pod.ip4;
+      const hi = await podExchange(pods.outside.pod, ip, GREET, 'hi');
+      expect(hi).toEqual({
+        data: Buffer.from(`late sees ${pods.outside.pod.ip4}\nhi`),
+        end: 'fin',
+      });
+
+      // Hold the proxy's dial to the app: late drops the SYNs its ztunnel sends to the app
+      // port (the captured client's own SYN arrives on PREROUTING and is not touched).
+      const hold = ['OUTPUT', '-d', ip, '-p', 'tcp', '--dport', String(SHA)];
+      const syn = ['--tcp-flags', 'SYN,ACK', 'SYN', '-j', 'DROP'];
+      await late().pod.exec(['iptables', '-I', ...hold, ...syn]);
+      const client = await podConnect(pods.outside.pod, ip, SHA);
+      const digest = readAll(client);
+      await waitFor(async () => {
+        const { stdout } = await late().pod.exec(['ss', '-Htn', 'state', 'syn-sent']);
+        return stdout.includes(`${ip}:${SHA}`);
+      }, 'the dial to the app in SYN-SENT');
+      zt.child.kill('SIGTERM');
+      const hash = createHash('sha256');
+      const send = (n: number) => {
+        const piece = randomBytes(n);
+        hash.update(piece);
+        client.write(piece);
+      };
+      send(256 * 1024);
+      await zt.waitForLog((l) => l.msg === 'draining', 'draining');
+      // Accepted before SIGTERM: the drain waits for it, and the kernel's SYN retransmission
+      // completes the dial once the hold is gone.
+      await late().pod.exec(['iptables', '-D', ...hold, ...syn]);
+      send(256 * 1024);
+      client.end();
+      expect(await digest).toEqual({
+        data: Buffer.from(`sha256 ${hash.digest('hex')}\n`),
+        end: 'fin',
+      });
+      expect(await zt.exited).toBe(0);
+      expect(
+        zt.logs.some((l) => l.msg === 'closed connections still open at the termination deadline'),
+      ).toBe(false);
+    }, 60_000);
   });
 });
