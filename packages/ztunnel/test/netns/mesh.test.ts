@@ -576,9 +576,12 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       ).toBe(false);
     }, 45_000);
 
-    it("preserves a plaintext client's IP on 15006, and a SIGTERM during the dial to the app waits for it", async () => {
+    it("preserves a plaintext client's IP on 15006; on SIGTERM the drain waits for a dial to the app in progress and aborts one still pending at the deadline", async () => {
       // The previous test stopped late's ztunnel; start a fresh one.
-      const zt = await spawnZtunnel(late().pod, ztEnv('default/late/late'));
+      const zt = await spawnZtunnel(
+        late().pod,
+        ztEnv('default/late/late', { CONNECTION_TERMINATION_DEADLINE: '6s' }),
+      );
       pods.late.zt = zt;
       await waitFor(async () => (await ready(late())).status === 200, 'late ready again', 30_000);
       const ip = late().pod.ip4;
@@ -588,17 +591,33 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
         end: 'fin',
       });
 
-      // Hold the proxy's dial to the app: late drops the SYNs its ztunnel sends to the app
-      // port (the captured client's own SYN arrives on PREROUTING and is not touched).
-      const hold = ['OUTPUT', '-d', ip, '-p', 'tcp', '--dport', String(SHA)];
-      const syn = ['--tcp-flags', 'SYN,ACK', 'SYN', '-j', 'DROP'];
-      await late().pod.exec(['iptables', '-I', ...hold, ...syn]);
+      // Hold the proxy's dials to both apps: late drops the SYNs its ztunnel sends to them (the
+      // captured client's own SYN arrives on PREROUTING and is not touched). The hold on SHA
+      // is lifted once the drain has begun; the one on GREET outlives the deadline.
+      const hold = (port: number) => [
+        'OUTPUT',
+        '-d',
+        ip,
+        '-p',
+        'tcp',
+        '--dport',
+        String(port),
+        '--tcp-flags',
+        'SYN,ACK',
+        'SYN',
+        '-j',
+        'DROP',
+      ];
+      await late().pod.exec(['iptables', '-I', ...hold(SHA)]);
+      await late().pod.exec(['iptables', '-I', ...hold(GREET)]);
       const client = await podConnect(pods.outside.pod, ip, SHA);
       const digest = readAll(client);
+      const stuck = await podConnect(pods.outside.pod, ip, GREET);
+      const stuckDone = readAll(stuck);
       await waitFor(async () => {
         const { stdout } = await late().pod.exec(['ss', '-Htn', 'state', 'syn-sent']);
-        return stdout.includes(`${ip}:${SHA}`);
-      }, 'the dial to the app in SYN-SENT');
+        return stdout.includes(`${ip}:${SHA}`) && stdout.includes(`${ip}:${GREET}`);
+      }, 'both dials to the apps in SYN-SENT');
       zt.child.kill('SIGTERM');
       const hash = createHash('sha256');
       const send = (n: number) => {
@@ -608,19 +627,30 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       };
       send(256 * 1024);
       await zt.waitForLog((l) => l.msg === 'draining', 'draining');
-      // Accepted before SIGTERM: the drain waits for it, and the kernel's SYN retransmission
-      // completes the dial once the hold is gone.
-      await late().pod.exec(['iptables', '-D', ...hold, ...syn]);
+      // The kernel's SYN retransmission completes the first dial once its hold is gone.
+      await late().pod.exec(['iptables', '-D', ...hold(SHA)]);
       send(256 * 1024);
       client.end();
       expect(await digest).toEqual({
         data: Buffer.from(`sha256 ${hash.digest('hex')}\n`),
         end: 'fin',
       });
+      // The second never got its app: the deadline aborted the dial and closed the client.
+      expect((await stuckDone).data.length).toBe(0);
       expect(await zt.exited).toBe(0);
+      await late().pod.exec(['iptables', '-D', ...hold(GREET)]);
       expect(
-        zt.logs.some((l) => l.msg === 'closed connections still open at the termination deadline'),
-      ).toBe(false);
+        zt.logs.find((l) => l.msg === 'closed connections still open at the termination deadline'),
+      ).toMatchObject({ connections: 1 });
+      expect(
+        zt.logs.find(
+          (l) =>
+            l.component === 'access' &&
+            String(l['src.addr']).startsWith(`${pods.outside.pod.ip4}:`) &&
+            l['dst.addr'] === `${ip}:${GREET}` &&
+            l.error !== undefined,
+        ),
+      ).toMatchObject({ error: 'connection closed due to drain deadline' });
     }, 60_000);
   });
 });
