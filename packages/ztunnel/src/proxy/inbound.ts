@@ -91,7 +91,10 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         if (d.workload) {
           const record = ctx.traffic.open(labelsFor(ctx, req, req.authority.port), {
             src: hostPort(req.remoteAddress, req.remotePort),
-            dst: hostPort(req.localAddress, req.localPort),
+            // As ztunnel: the app address once known (RBAC runs after it), else where we were reached.
+            dst: d.upstream
+              ? hostPort(d.upstream.host, d.upstream.port)
+              : hostPort(req.localAddress, req.localPort),
             hboneAddr: req.rawAuthority,
           });
           record.close({ flag: d.status === 401 ? 'DENY' : 'CONNECT', error: new Error(d.reason) });

@@ -254,6 +254,10 @@ describe.skipIf(!support.ok)('ztunnel in network namespaces with transparent cap
       'src.identity': 'spiffe://cluster.local/ns/default/sa/notsleep',
       error: 'connection closed due to policy rejection: allow policies exist, but none allowed',
     });
+    // dst.addr is the app the tunnel was for (as on success), not the pod's 15008.
+    expect(rejected['dst.addr']).toBe(
+      String(refused.error).replace(/^CONNECT (\S+) answered 401$/, '$1'),
+    );
   });
 
   it("preserves the client pod's IP towards the app over HBONE, and the app's replies find their way back", async () => {
