@@ -173,7 +173,9 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
       'admin server',
     );
     this.addresses.stats = await this.#serve(
-      createStatsServer(this.registry),
+      createStatsServer(this.registry, () => {
+        for (const p of this.#proxies) p.context.connections.flushBytes();
+      }),
       c.statsAddress,
       'stats server',
     );

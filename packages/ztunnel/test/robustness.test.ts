@@ -87,6 +87,33 @@ describe('data integrity and certificate rotation', () => {
   }, 30_000);
 });
 
+describe('metrics of long connections', () => {
+  it('counts the bytes of a tunnel that is still open on every scrape', async () => {
+    const scrape = async () => {
+      const st = server.zt.addresses.stats;
+      const text = await (await fetch(`http://${st.address}:${st.port}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((l) => l.startsWith('istio_tcp_received_bytes_total{reporter="destination"'))
+        .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+    };
+    const before = await scrape();
+    const s = await socksConnect(proxy(), target);
+    s.removeAllListeners('close');
+    s.on('data', () => {});
+    s.resume();
+    s.write(randomBytes(300 * 1024));
+    const during = await waitFor(async () => {
+      const n = await scrape();
+      return n - before >= 300 * 1024 ? n : undefined;
+    }, 'live byte count');
+    expect(during - before).toBe(300 * 1024);
+    const closed = new Promise((r) => s.on('close', r));
+    s.end();
+    await closed;
+  });
+});
+
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }

@@ -37,8 +37,6 @@ export interface ZtunnelConfig {
   instanceIp: string | undefined;
   secretTtl: number;
   packetMark: number | undefined;
-  /** Source-IP preservation on inbound dials: `undefined` = when the process may. */
-  enableOrigSrc: boolean | undefined;
   poolMaxStreamsPerConnection: number;
   poolUnusedReleaseTimeout: number;
   http2StreamWindowSize: number;
@@ -47,6 +45,8 @@ export interface ZtunnelConfig {
   connectionTerminationDeadline: number;
   enableSocks5: boolean;
   ipv6Enabled: boolean;
+  /** Source-IP preservation on inbound dials: `undefined` = when the process may. */
+  enableOrigSrc: boolean | undefined;
   /** Proxy metadata: every `ISTIO_META_<KEY>` variable, prefix stripped. */
   proxyMetadata: Record<string, string>;
   adminAddress: BindAddress;
@@ -316,17 +316,6 @@ export const SETTINGS: readonly SettingSpec[] = [
       'SO_MARK on every socket the proxy opens, so redirection rules skip them. Needs CAP_NET_ADMIN.',
   },
   {
-    key: 'enableOrigSrc',
-    env: 'ENABLE_ORIG_SRC',
-    flag: 'enable-orig-src',
-    arg: 'bool',
-    parse: boolean,
-    default: undefined,
-    defaultText: 'unset (best effort)',
-    description:
-      "Inbound (15008 and 15006) connections to the app come from the client's own IP (IP_TRANSPARENT + IP_FREEBIND, marked PACKET_MARK or 1337 so the in-pod rules route the replies back). Unset: on when the process may (CAP_NET_ADMIN, Linux), else off. `true`: required; startup fails when not possible. `false`: off, the app sees the proxy's address.",
-  },
-  {
     key: 'poolMaxStreamsPerConnection',
     env: 'POOL_MAX_STREAMS_PER_CONNECTION',
     flag: 'pool-max-streams-per-connection',
@@ -405,6 +394,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: true,
     defaultText: 'true',
     description: 'Listeners without an explicit address bind `[::]` (true) or `0.0.0.0` (false).',
+  },
+  {
+    key: 'enableOrigSrc',
+    env: 'ENABLE_ORIG_SRC',
+    flag: 'enable-orig-src',
+    arg: 'bool',
+    parse: boolean,
+    default: undefined,
+    defaultText: 'unset (best effort)',
+    description:
+      "Inbound (15008 and 15006) connections to the app come from the client's own IP (IP_TRANSPARENT + IP_FREEBIND, marked PACKET_MARK or 1337 so the in-pod rules route the replies back). Unset: on when the process may (CAP_NET_ADMIN, Linux), else off. `true`: required; startup fails when not possible. `false`: off, the app sees the proxy's address.",
   },
   {
     key: 'proxyMetadata',

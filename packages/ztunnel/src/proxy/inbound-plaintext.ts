@@ -3,6 +3,7 @@ import { Splice } from '@mesh/hbone';
 import { inboundPlaintextConnection } from '@mesh/metrics';
 import { originalDestination } from '@mesh/redirect';
 import { normaliseIp } from '../state/store.js';
+import { ByteCounter, type TrackedConnection } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
 import { dialTcp, spoofSource } from './upstream.js';
@@ -71,7 +72,7 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
     const cancel = new AbortController();
     let spliced: Splice | undefined;
     let settle!: () => void;
-    ctx.connections.add({
+    const tracked: TrackedConnection = ctx.connections.add({
       authorize,
       record,
       done: new Promise<void>((r) => {
@@ -79,6 +80,7 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
       }),
       destroy: (reason) => {
         cancel.abort(reason);
+        tracked.bytes?.flush();
         if (!record.closed) record.close({ flag: 'DENY', error: reason });
         if (spliced) spliced.destroy(reason);
         else client.destroy();
@@ -91,7 +93,7 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
       {
         signal: cancel.signal,
         ...(originalSource
-          ? { originalSource }
+          ? { transparent: true, localAddress: originalSource }
           : ctx.localAddress
             ? { localAddress: ctx.localAddress }
             : {}),
@@ -106,13 +108,16 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
           return;
         }
         client.resume();
-        spliced = new Splice(client, upstream);
-        spliced.done.then((r) => {
-          if (!record.closed) {
-            record.addRequestBytes(r.bytesAtoB);
-            record.addResponseBytes(r.bytesBtoA);
-            record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
-          }
+        const sp = new Splice(client, upstream);
+        spliced = sp;
+        const bytes = new ByteCounter(record, () => ({
+          request: sp.bytesAtoB,
+          response: sp.bytesBtoA,
+        }));
+        tracked.bytes = bytes;
+        sp.done.then((r) => {
+          bytes.flush({ request: r.bytesAtoB, response: r.bytesBtoA });
+          if (!record.closed) record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
           settle();
         });
       },

@@ -12,6 +12,7 @@ import {
   workloadBaggage,
 } from '@mesh/metrics';
 import { normaliseIp } from '../state/store.js';
+import { ByteCounter } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { decideInbound } from './inbound-decision.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
@@ -28,6 +29,7 @@ interface TunnelContext {
   };
   dst: string;
   record?: RecordedConnection;
+  bytes?: ByteCounter;
 }
 
 /** Labels for a tunnel accepted on 15008, from the request and the destination workload. */
@@ -125,12 +127,20 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         type: 'dial',
         host: d.host,
         port: d.port,
-        ...(ctx.localAddress ? { localAddress: ctx.localAddress } : {}),
+        // With ENABLE_ORIG_SRC the app sees the client's own address (transparent socket).
         ...(originalSource
           ? {
-              connect: (target, { signal }) => dialTcp(c, target, { signal, originalSource }),
+              localAddress: originalSource,
+              connect: (target, { signal }) =>
+                dialTcp(c, target, {
+                  signal,
+                  transparent: true,
+                  ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+                }),
             }
-          : {}),
+          : ctx.localAddress
+            ? { localAddress: ctx.localAddress }
+            : {}),
         baggage: workloadBaggage({
           ...labelWorkload(d.workload, c.trustDomain),
           workloadType: d.workload.workloadType,
@@ -142,26 +152,33 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
 
   server.on('tunnel-open', (tunnel: ServerTunnel) => {
     const tc = tunnel.context as TunnelContext;
-    tc.record = ctx.traffic.open(tc.labels, {
+    const record = ctx.traffic.open(tc.labels, {
       src: hostPort(tunnel.request.remoteAddress, tunnel.request.remotePort),
       dst: tc.dst,
       hboneAddr: tunnel.request.rawAuthority,
     });
+    const bytes = new ByteCounter(record, () => ({
+      request: tunnel.bytesReceived,
+      response: tunnel.bytesSent,
+    }));
+    tc.record = record;
+    tc.bytes = bytes;
     ctx.connections.add({
       authorize: tc.authorize,
-      record: tc.record,
+      record,
+      bytes,
       done: tunnel.closed,
       destroy: (reason) => {
-        tc.record?.close({ flag: 'DENY', error: reason });
+        bytes.flush();
+        record.close({ flag: 'DENY', error: reason });
         tunnel.destroy(reason);
       },
     });
   });
   server.on('tunnel-close', (tunnel, info) => {
-    const record = (tunnel.context as TunnelContext).record;
+    const { record, bytes } = tunnel.context as TunnelContext;
     if (!record || record.closed) return;
-    record.addRequestBytes(info.bytesReceived);
-    record.addResponseBytes(info.bytesSent);
+    bytes?.flush({ request: info.bytesReceived, response: info.bytesSent });
     record.close(info.error ? { flag: 'CONNECT', error: info.error } : {});
   });
   server.on('refused', (info) => {

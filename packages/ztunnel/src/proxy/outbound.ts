@@ -6,6 +6,7 @@ import { outboundConnection, type RecordedConnection, workloadBaggage } from '@m
 import { originalDestination } from '@mesh/redirect';
 import { ZtunnelError } from '../errors.js';
 import { normaliseIp } from '../state/store.js';
+import { ByteCounter, type TrackedConnection } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { type Route, type RouteContext, resolveMeshHostname, routeOutbound } from './route.js';
 import { readSocks5Request, SOCKS5_REPLY, writeSocks5Reply } from './socks5.js';
@@ -103,13 +104,21 @@ function flagOf(err: unknown): 'CONNECT' | 'TLS_FAILURE' | 'NETWORK_POLICY' | 'I
   return 'CONNECT';
 }
 
-/** Copies bytes until both sides close; records bytes and the outcome. */
-function splice(client: Socket, opened: Opened): Splice {
+/**
+ * Copies bytes until both sides close; records bytes (also while it runs, through `tracked`)
+ * and the outcome.
+ */
+function splice(client: Socket, opened: Opened, tracked: TrackedConnection): Splice {
   // a = client (request direction), b = upstream.
   const s = new Splice(client, opened.stream);
+  const bytes = new ByteCounter(opened.record, () => ({
+    request: s.bytesAtoB,
+    response: s.bytesBtoA,
+  }));
+  tracked.record = opened.record;
+  tracked.bytes = bytes;
   s.done.then((r) => {
-    opened.record.addRequestBytes(r.bytesAtoB);
-    opened.record.addResponseBytes(r.bytesBtoA);
+    bytes.flush({ request: r.bytesAtoB, response: r.bytesBtoA });
     opened.record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
   });
   return s;
@@ -147,7 +156,7 @@ export async function forward(
   const cancel = new AbortController();
   let spliced: Splice | undefined;
   let settle!: () => void;
-  ctx.connections.add({
+  const tracked = ctx.connections.add({
     done: new Promise<void>((r) => {
       settle = r;
     }),
@@ -167,7 +176,7 @@ export async function forward(
     }
     onReady?.(true, SOCKS5_REPLY.succeeded);
     client.resume();
-    spliced = splice(client, opened);
+    spliced = splice(client, opened, tracked);
     spliced.done.then(settle, settle);
   } catch (err) {
     ctx.logger.debug({ err }, 'outbound connection failed');

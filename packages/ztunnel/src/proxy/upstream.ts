@@ -47,9 +47,9 @@ export function spoofSource(
 
 /**
  * A plain TCP connection from the proxy: through @mesh/redirect's native socket when a packet
- * mark is configured (SO_MARK must be set before connect, so capture rules skip it) or when
- * `originalSource` asks for a transparent dial from the client's IP, else `net.connect`.
- * Resolves once connected; rejects on error, timeout or abort.
+ * mark is configured (SO_MARK must be set before connect, so capture rules skip it) or for a
+ * transparent dial from the client's IP, else `net.connect`. Resolves once connected; rejects
+ * on error, timeout or abort.
  */
 export function dialTcp(
   config: ZtunnelConfig,
@@ -58,29 +58,23 @@ export function dialTcp(
     signal?: AbortSignal;
     timeoutMs?: number;
     localAddress?: string;
-    /** Bind to this foreign address (the client's) with IP_TRANSPARENT + IP_FREEBIND. */
-    originalSource?: string;
+    /** IP_TRANSPARENT + IP_FREEBIND, so `localAddress` may be foreign (the client's). */
+    transparent?: boolean;
   } = {},
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket;
     try {
-      socket = options.originalSource
-        ? connectSocket({
-            host: target.host,
-            port: target.port,
-            localAddress: options.originalSource,
-            transparent: true,
-            freebind: true,
-            mark: config.packetMark ?? INPOD_MARK,
-            noDelay: true,
-            keepAlive: true,
-          })
-        : config.packetMark !== undefined && isIP(target.host)
+      // Transparent dials always carry a mark: the in-pod rules route the app's replies back
+      // to us only for connections whose packets were marked (connmark 0x111, table 100).
+      const mark = config.packetMark ?? (options.transparent ? INPOD_MARK : undefined);
+      socket =
+        (mark !== undefined || options.transparent) && isIP(target.host)
           ? connectSocket({
               host: target.host,
               port: target.port,
-              mark: config.packetMark,
+              ...(mark !== undefined ? { mark } : {}),
+              ...(options.transparent ? { transparent: true, freebind: true } : {}),
               noDelay: true,
               keepAlive: true,
               ...(options.localAddress ? { localAddress: options.localAddress } : {}),
