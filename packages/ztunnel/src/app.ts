@@ -20,6 +20,7 @@ import type { Authorize } from './proxy/authorize.js';
 import { ProxyInstance } from './proxy/instance.js';
 import { storeAuthorizer } from './proxy/rbac.js';
 import { logAccess } from './proxy/telemetry.js';
+import { resolveOrigSrc } from './proxy/upstream.js';
 import { Readiness } from './readiness.js';
 import { workloadIdentity } from './state/identity.js';
 import { LocalConfigSource } from './state/local-source.js';
@@ -115,8 +116,8 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
 
   /**
    * Starts everything. Throws `ERR_ZTUNNEL_LOCAL_CONFIG_INVALID` (bad local config),
-   * `ERR_ZTUNNEL_WORKLOAD_UNKNOWN` (the dedicated workload is in no configuration source) or
-   * `ERR_ZTUNNEL_LISTEN_FAILED`; on failure everything already started is closed again.
+   * `ERR_ZTUNNEL_WORKLOAD_UNKNOWN` (the dedicated workload is in no configuration source),
+   * `ERR_ZTUNNEL_ORIG_SRC_UNAVAILABLE` or `ERR_ZTUNNEL_LISTEN_FAILED`; on failure everything already started is closed again.
    */
   static async start(options: ZtunnelOptions): Promise<Ztunnel> {
     const logger =
@@ -127,6 +128,8 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
       await loadLocalConfigFile(options.config.localXdsPath);
     if (options.config.localXds !== undefined)
       parseLocalConfig(options.config.localXds, 'LOCAL_XDS');
+    // ENABLE_ORIG_SRC=true that cannot be honoured fails before the CA is touched, too.
+    resolveOrigSrc(options.config);
     const source =
       options.certificateSource ??
       (await createCertificateSource(options.config, {

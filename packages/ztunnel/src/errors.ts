@@ -19,6 +19,8 @@ export const ZTUNNEL_ERROR_CODES = {
     'No usable destination: no healthy endpoint behind a service, no port mapping, or an unknown target.',
   ERR_ZTUNNEL_SELF_CALL:
     "The connection targets one of ztunnel's own proxy ports (recursive call).",
+  ERR_ZTUNNEL_ORIG_SRC_UNAVAILABLE:
+    'ENABLE_ORIG_SRC=true, but this process cannot dial from foreign addresses (no CAP_NET_ADMIN, or not Linux).',
   ERR_ZTUNNEL_SOCKS5_PROTOCOL: 'A SOCKS5 client sent a request this server does not accept.',
 } as const;
 

@@ -148,6 +148,7 @@ describe('decideInbound', () => {
     ).toMatchObject({
       status: 401,
       reason: 'connection closed due to policy rejection: explicitly denied by: default/no',
+      upstream: { host: '10.0.0.2', port: 8080 },
     });
     expect(
       decideInbound(

@@ -45,7 +45,8 @@ export interface ZtunnelConfig {
   connectionTerminationDeadline: number;
   enableSocks5: boolean;
   ipv6Enabled: boolean;
-  enableOrigSrc: boolean;
+  /** Source-IP preservation on inbound dials: `undefined` = when the process may. */
+  enableOrigSrc: boolean | undefined;
   /** Proxy metadata: every `ISTIO_META_<KEY>` variable, prefix stripped. */
   proxyMetadata: Record<string, string>;
   adminAddress: BindAddress;
@@ -400,10 +401,10 @@ export const SETTINGS: readonly SettingSpec[] = [
     flag: 'enable-orig-src',
     arg: 'bool',
     parse: boolean,
-    default: false,
-    defaultText: 'false (ztunnel: best effort when unset)',
+    default: undefined,
+    defaultText: 'unset (best effort)',
     description:
-      "Connect to the app from the original client's IP (IP_TRANSPARENT upstream sockets; needs CAP_NET_ADMIN and the in-pod policy routing for replies).",
+      "Inbound (15008 and 15006) connections to the app come from the client's own IP (IP_TRANSPARENT + IP_FREEBIND, marked PACKET_MARK or 1337 so the in-pod rules route the replies back). Unset: on when the process may (CAP_NET_ADMIN, Linux), else off. `true`: required; startup fails when not possible. `false`: off, the app sees the proxy's address.",
   },
   {
     key: 'proxyMetadata',

@@ -7,6 +7,7 @@ import type { Logger } from '../logging.js';
 import type { StateStore } from '../state/store.js';
 import type { Authorize } from './authorize.js';
 import type { ConnectionTracker } from './connections.js';
+import type { OrigSrc } from './upstream.js';
 
 /** What every listener of one proxy instance shares. */
 export interface ProxyContext {
@@ -23,6 +24,8 @@ export interface ProxyContext {
   logger: Logger;
   /** Source address for connections this instance opens (the workload IP when bound to it). */
   localAddress?: string;
+  /** Families whose inbound dials to the app come from the client's IP (ENABLE_ORIG_SRC). */
+  origSrc: OrigSrc;
   /** Whether `ip:port` is one of this instance's listeners (self-call protection). */
   isOwnListener(ip: string, port: number): boolean;
 }

@@ -22,7 +22,14 @@ export interface InboundContext {
 
 export type InboundDecision =
   | { type: 'dial'; host: string; port: number; workload: Workload; serviceKey?: string }
-  | { type: 'refuse'; status: 400 | 401 | 503; reason: string; workload?: Workload };
+  | {
+      type: 'refuse';
+      status: 400 | 401 | 503;
+      reason: string;
+      workload?: Workload;
+      /** The app address, when the refusal came after it was found (access-log `dst.addr`). */
+      upstream?: { host: string; port: number };
+    };
 
 /**
  * ztunnel's checks for one HBONE CONNECT (spec §2.4), after the HBONE server has verified the
@@ -87,6 +94,7 @@ export function decideInbound(ctx: InboundContext, req: InboundRequest): Inbound
       status: 503,
       reason: 'attempted recursive call to ourselves',
       workload,
+      upstream: { host, port },
     };
   }
   const verdict = ctx.authorize({
@@ -102,6 +110,7 @@ export function decideInbound(ctx: InboundContext, req: InboundRequest): Inbound
       status: 401,
       reason: `connection closed due to policy rejection: ${verdict.reason}`,
       workload,
+      upstream: { host, port },
     };
   }
   return { type: 'dial', host, port, workload, ...(serviceKey ? { serviceKey } : {}) };

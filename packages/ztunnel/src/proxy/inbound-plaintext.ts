@@ -3,10 +3,10 @@ import { Splice } from '@mesh/hbone';
 import { inboundPlaintextConnection } from '@mesh/metrics';
 import { originalDestination } from '@mesh/redirect';
 import { normaliseIp } from '../state/store.js';
-import { ByteCounter } from './connections.js';
+import { ByteCounter, type TrackedConnection } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
-import { dialTcp } from './upstream.js';
+import { dialTcp, spoofSource } from './upstream.js';
 
 /**
  * The inbound plaintext listener (15006): captured non-HBONE traffic to the served workload.
@@ -67,41 +67,64 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
       client.destroy();
       return;
     }
+    // Tracked from accept, not once the app answered: a drain must also wait for a connection
+    // whose dial is still in progress, and its deadline (or a policy change) aborts that dial.
+    const cancel = new AbortController();
+    let spliced: Splice | undefined;
+    let settle!: () => void;
+    const tracked: TrackedConnection = ctx.connections.add({
+      authorize,
+      record,
+      done: new Promise<void>((r) => {
+        settle = r;
+      }),
+      destroy: (reason) => {
+        cancel.abort(reason);
+        tracked.bytes?.flush();
+        if (!record.closed) record.close({ flag: 'DENY', error: reason });
+        if (spliced) spliced.destroy(reason);
+        else client.destroy();
+      },
+    });
+    const originalSource = spoofSource(ctx.origSrc, authorize.sourceIp, dstIp);
     dialTcp(
       ctx.config,
       { host: dstIp, port: dst.port },
-      ctx.config.enableOrigSrc
-        ? { transparent: true, localAddress: authorize.sourceIp }
-        : ctx.localAddress
-          ? { localAddress: ctx.localAddress }
-          : {},
+      {
+        signal: cancel.signal,
+        ...(originalSource
+          ? { transparent: true, localAddress: originalSource }
+          : ctx.localAddress
+            ? { localAddress: ctx.localAddress }
+            : {}),
+      },
     ).then(
       (upstream) => {
+        if (client.destroyed) {
+          upstream.destroy();
+          if (!record.closed)
+            record.close({ flag: 'CONNECT', error: new Error('client went away') });
+          settle();
+          return;
+        }
         client.resume();
-        const s = new Splice(client, upstream);
+        const sp = new Splice(client, upstream);
+        spliced = sp;
         const bytes = new ByteCounter(record, () => ({
-          request: s.bytesAtoB,
-          response: s.bytesBtoA,
+          request: sp.bytesAtoB,
+          response: sp.bytesBtoA,
         }));
-        ctx.connections.add({
-          authorize,
-          record,
-          bytes,
-          done: s.done,
-          destroy: (reason) => {
-            bytes.flush();
-            record.close({ flag: 'DENY', error: reason });
-            s.destroy(reason);
-          },
-        });
-        s.done.then((r) => {
+        tracked.bytes = bytes;
+        sp.done.then((r) => {
           bytes.flush({ request: r.bytesAtoB, response: r.bytesBtoA });
           if (!record.closed) record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
+          settle();
         });
       },
       (err: Error) => {
-        record.close({ flag: 'CONNECT', error: err });
+        if (!record.closed) record.close({ flag: 'CONNECT', error: err });
         client.destroy();
+        settle();
       },
     );
   });

@@ -16,7 +16,7 @@ import { ByteCounter } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { decideInbound } from './inbound-decision.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
-import { dialTcp } from './upstream.js';
+import { dialTcp, spoofSource } from './upstream.js';
 
 interface TunnelContext {
   labels: ReturnType<typeof inboundHboneConnection>;
@@ -93,7 +93,10 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         if (d.workload) {
           const record = ctx.traffic.open(labelsFor(ctx, req, req.authority.port), {
             src: hostPort(req.remoteAddress, req.remotePort),
-            dst: hostPort(req.localAddress, req.localPort),
+            // As ztunnel: the app address once known (RBAC runs after it), else where we were reached.
+            dst: d.upstream
+              ? hostPort(d.upstream.host, d.upstream.port)
+              : hostPort(req.localAddress, req.localPort),
             hboneAddr: req.rawAuthority,
           });
           record.close({ flag: d.status === 401 ? 'DENY' : 'CONNECT', error: new Error(d.reason) });
@@ -118,14 +121,16 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         },
         dst: hostPort(d.host, d.port),
       };
+      // The client is the TCP peer of the HBONE connection, as in ztunnel (not `Forwarded`).
+      const originalSource = spoofSource(ctx.origSrc, normaliseIp(req.remoteAddress), d.host);
       return {
         type: 'dial',
         host: d.host,
         port: d.port,
         // With ENABLE_ORIG_SRC the app sees the client's own address (transparent socket).
-        ...(c.enableOrigSrc
+        ...(originalSource
           ? {
-              localAddress: normaliseIp(req.remoteAddress),
+              localAddress: originalSource,
               connect: (target, { signal }) =>
                 dialTcp(c, target, {
                   signal,

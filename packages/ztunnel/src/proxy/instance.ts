@@ -8,7 +8,7 @@ import type { ProxyContext } from './context.js';
 import { createInboundServer } from './inbound.js';
 import { createInboundPlaintextServer } from './inbound-plaintext.js';
 import { createOutboundServer, createSocks5Server } from './outbound.js';
-import { dialTcp } from './upstream.js';
+import { dialTcp, resolveOrigSrc } from './upstream.js';
 
 /** What a proxy instance is built from: its context minus what the instance creates itself. */
 export type ProxyInstanceOptions = Omit<
@@ -71,6 +71,7 @@ export class ProxyInstance {
       client,
       connections: new ConnectionTracker(),
       ...(localAddress ? { localAddress } : {}),
+      origSrc: resolveOrigSrc(c),
       logger: o.logger,
       isOwnListener: (ip, port) => this.#isOwn(ip, port),
     };

@@ -6,7 +6,7 @@ import { outboundConnection, type RecordedConnection, workloadBaggage } from '@m
 import { originalDestination } from '@mesh/redirect';
 import { ZtunnelError } from '../errors.js';
 import { normaliseIp } from '../state/store.js';
-import { ByteCounter } from './connections.js';
+import { ByteCounter, type TrackedConnection } from './connections.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { type Route, type RouteContext, resolveMeshHostname, routeOutbound } from './route.js';
 import { readSocks5Request, SOCKS5_REPLY, writeSocks5Reply } from './socks5.js';
@@ -104,24 +104,24 @@ function flagOf(err: unknown): 'CONNECT' | 'TLS_FAILURE' | 'NETWORK_POLICY' | 'I
   return 'CONNECT';
 }
 
-/** Copies bytes until both sides close; records bytes and the outcome; tracked for drain. */
-function splice(ctx: ProxyContext, client: Socket, opened: Opened): void {
+/**
+ * Copies bytes until both sides close; records bytes (also while it runs, through `tracked`)
+ * and the outcome.
+ */
+function splice(client: Socket, opened: Opened, tracked: TrackedConnection): Splice {
   // a = client (request direction), b = upstream.
   const s = new Splice(client, opened.stream);
   const bytes = new ByteCounter(opened.record, () => ({
     request: s.bytesAtoB,
     response: s.bytesBtoA,
   }));
-  ctx.connections.add({
-    record: opened.record,
-    bytes,
-    done: s.done,
-    destroy: (reason) => s.destroy(reason),
-  });
+  tracked.record = opened.record;
+  tracked.bytes = bytes;
   s.done.then((r) => {
     bytes.flush({ request: r.bytesAtoB, response: r.bytesBtoA });
     opened.record.close(r.error ? { flag: 'CONNECT', error: r.error } : {});
   });
+  return s;
 }
 
 /** Routes and forwards one client connection whose destination is `ip:port`. */
@@ -151,20 +151,38 @@ export async function forward(
     return;
   }
   client.on('error', () => {});
+  // Tracked from accept, not from when the upstream is open: a drain must also wait for
+  // connections whose tunnel is still being set up.
+  const cancel = new AbortController();
+  let spliced: Splice | undefined;
+  let settle!: () => void;
+  const tracked = ctx.connections.add({
+    done: new Promise<void>((r) => {
+      settle = r;
+    }),
+    destroy: (reason) => {
+      cancel.abort(reason);
+      if (spliced) spliced.destroy(reason);
+      else client.destroy();
+    },
+  });
   try {
-    const opened = await openUpstream(ctx, client, route, signal);
+    const opened = await openUpstream(ctx, client, route, AbortSignal.any([signal, cancel.signal]));
     if (client.destroyed) {
       opened.stream.destroy();
       opened.record.close({ flag: 'CONNECT', error: new Error('client went away') });
+      settle();
       return;
     }
     onReady?.(true, SOCKS5_REPLY.succeeded);
     client.resume();
-    splice(ctx, client, opened);
+    spliced = splice(client, opened, tracked);
+    spliced.done.then(settle, settle);
   } catch (err) {
     ctx.logger.debug({ err }, 'outbound connection failed');
     if (onReady) onReady(false, SOCKS5_REPLY.connectionRefused);
     else client.destroy();
+    settle();
   }
 }
 
