@@ -169,7 +169,7 @@ describe('results', () => {
       ],
     };
     const md = renderMarkdown(run, ['latency.svg']);
-    expect(md).toContain('| lat · a\\|b | 1.00 | ms | 1.00 | 2.00 | 3.00 |');
+    expect(md).toContain('| lat · a\\|b | 1 | ms | 1 | 2 | 3 |');
     expect(md).toContain('![latency](latency.svg)');
 
     const section = renderReadmeSection(run, ['latency.svg']);
