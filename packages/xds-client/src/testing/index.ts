@@ -1,0 +1,7 @@
+export {
+  FakeControlPlane,
+  type FakeControlPlaneOptions,
+  type RawResource,
+  type RecordedRequest,
+  type StreamInfo,
+} from './fake-control-plane.js';
