@@ -3,6 +3,7 @@ import { parseIperf3Json } from '../src/lib/iperf3.js';
 import { parseStatCpuTicks, parseStatusKb, sampleProcess } from '../src/lib/proc.js';
 import { percentile, summarize } from '../src/lib/stats.js';
 import { stunnelConfig } from '../src/lib/stunnel.js';
+import { targetNotes } from '../src/lib/targets.js';
 import { localConfig, ztunnelEnv } from '../src/lib/ztunnel.js';
 import {
   README_END,
@@ -284,5 +285,40 @@ describe('tool configuration', () => {
       protocol: 'HBONE',
       trustDomain: 'cluster.local',
     });
+  });
+});
+
+describe('issue 9 targets', () => {
+  it('states each target as met or missed, with the margin', () => {
+    const m = (name: string, value: number, extra?: Record<string, number>) => ({
+      name,
+      unit: 'x',
+      value,
+      better: 'higher' as const,
+      ...(extra ? { extra } : {}),
+    });
+    const notes = targetNotes(
+      [
+        m('throughput 1 conn · stunnel4', 2),
+        m('throughput 1 conn · zt', 3),
+        m('throughput 8 conns · stunnel4', 2),
+        m('throughput 8 conns · zt', 1),
+        m('added latency @1000 rps · stunnel4', 0.2, { p50: 0.2, p99: 0.5 }),
+        m('added latency @1000 rps · zt', 0.1, { p50: 0.1, p99: 0.9 }),
+        m('new connections/s · stunnel4', 100),
+        m('new connections/s · zt', 250),
+        m('RSS per idle connection · zt', 45),
+      ],
+      'zt',
+    );
+    expect(notes).toEqual([
+      'Target throughput 1 conn ≥ 1× stunnel4: met (1.50×: 3 vs 2 x).',
+      'Target throughput 8 conns ≥ 1× stunnel4: MISSED (0.500×: 1 vs 2 x).',
+      "Target added p50 latency ≤ stunnel4's: met (0.100 ms vs 0.200 ms).",
+      "Target added p99 latency ≤ stunnel4's: MISSED (0.900 ms vs 0.500 ms, 0.400 ms over).",
+      'Target new connections/s ≥ 2× stunnel4: met (2.50×: 250 vs 100 x).',
+      'Target RSS per idle tunnel ≤ 30 KiB: MISSED (45 KiB, 1.50× the target).',
+    ]);
+    expect(targetNotes([], 'zt')[0]).toMatch(/not measured/);
   });
 });

@@ -10,6 +10,7 @@ import { createClientServerPki } from '../lib/certs.js';
 import { iperf3Figures } from '../lib/iperf3-figures.js';
 import { stunnelPath } from '../lib/stunnel.js';
 import { comparePaths, directPath } from '../lib/suite.js';
+import { targetNotes } from '../lib/targets.js';
 import { findZtunnelEntry, loopbackNodes, startZtunnelPair, ztunnelPath } from '../lib/ztunnel.js';
 import type { Scenario } from '../scenario.js';
 
@@ -58,6 +59,7 @@ const scenario: Scenario = {
       return {
         measurements,
         notes: [
+          ...targetNotes(measurements, 'ztunnel ×2'),
           ...notes,
           `Nodes emulated on loopback: client ${clientIp}, server ${serverIp}; ztunnel in dedicated mode, local config, shared embedded CA (P-256 root made with openssl).`,
           'The client enters the client ztunnel through SOCKS5 (no root needed); new connections each open an HBONE stream on the pooled mTLS connection, while stunnel4 handshakes every connection.',
