@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseIperf3Json } from '../src/lib/iperf3.js';
 import { parseStatCpuTicks, parseStatusKb, sampleProcess } from '../src/lib/proc.js';
+import { hotFunctions } from '../src/lib/profile-summary.js';
 import { percentile, summarize } from '../src/lib/stats.js';
 import { stunnelConfig } from '../src/lib/stunnel.js';
 import { targetNotes } from '../src/lib/targets.js';
@@ -320,5 +321,37 @@ describe('issue 9 targets', () => {
       'Target RSS per idle tunnel ≤ 30 KiB: MISSED (45 KiB, 1.50× the target).',
     ]);
     expect(targetNotes([], 'zt')[0]).toMatch(/not measured/);
+  });
+});
+
+describe('CPU profile summary', () => {
+  it('ranks functions by self time, merging nodes of the same function and leaving out idle', () => {
+    const frame = (functionName: string, url = '', lineNumber = 0) => ({
+      functionName,
+      url,
+      lineNumber,
+    });
+    const hot = hotFunctions({
+      startTime: 0,
+      endTime: 10_000_000, // 10 s in µs, 100 hits → 100 ms per hit
+      nodes: [
+        { id: 1, callFrame: frame('(idle)'), hitCount: 50 },
+        {
+          id: 2,
+          callFrame: frame('encrypt', 'file:///x/packages/hbone/src/a.ts', 9),
+          hitCount: 20,
+        },
+        {
+          id: 3,
+          callFrame: frame('encrypt', 'file:///x/packages/hbone/src/a.ts', 9),
+          hitCount: 10,
+        },
+        { id: 4, callFrame: frame('(garbage collector)'), hitCount: 20 },
+      ],
+    });
+    expect(hot).toEqual([
+      { name: 'encrypt (packages/hbone/src/a.ts:10)', selfMs: 3000, share: 0.6 },
+      { name: '(garbage collector)', selfMs: 2000, share: 0.4 },
+    ]);
   });
 });
