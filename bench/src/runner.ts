@@ -196,11 +196,13 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
   const loaded = await loadScenarios(options.scenarioDir);
   const records: ScenarioRecord[] = [];
 
+  // End-to-end scenarios first: they carry the headline figures, and if a loaded machine
+  // exhausts the whole-run budget, the short micro scenarios are the ones left out.
   const selected = loaded
     .filter((l) => !filter || filter.test(l.scenario?.name ?? l.file))
     .sort((a, b) => {
-      const ka = a.scenario?.kind === 'micro' ? 0 : 1;
-      const kb = b.scenario?.kind === 'micro' ? 0 : 1;
+      const ka = a.scenario?.kind === 'e2e' ? 0 : 1;
+      const kb = b.scenario?.kind === 'e2e' ? 0 : 1;
       return ka - kb || (a.scenario?.name ?? a.file).localeCompare(b.scenario?.name ?? b.file);
     });
 
