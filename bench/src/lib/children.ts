@@ -83,6 +83,7 @@ export class ManagedProcess {
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<RegExpExecArray> {
     const timeoutMs = options.timeoutMs ?? 10_000;
+    options.signal?.throwIfAborted();
     return await new Promise<RegExpExecArray>((resolve, reject) => {
       const finish = (err?: Error, match?: RegExpExecArray) => {
         this.#watchers.delete(check);
