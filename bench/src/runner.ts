@@ -115,10 +115,10 @@ export async function unmetRequirement(s: Scenario): Promise<string | undefined>
   return undefined;
 }
 
-/** A scenario's budget: its own, or 60 s (micro) / 180 s (e2e); a fifth (≥ 20 s) with --quick. */
+/** A scenario's budget: its own, or 60 s (micro) / 180 s (e2e); a fifth (≥ 30 s) with --quick. */
 export function scenarioBudgetMs(s: Scenario, quick: boolean): number {
   const full = s.budgetMs ?? (s.kind === 'micro' ? 60_000 : 180_000);
-  return quick ? Math.max(20_000, Math.round(full / 5)) : full;
+  return quick ? Math.max(30_000, Math.round(full / 5)) : full;
 }
 
 /** The method lines written into every result. */
