@@ -265,6 +265,8 @@ export function renderReadmeSection(
       );
     }
     lines.push('');
+    const targets = s.notes.filter((n) => n.startsWith('Target '));
+    if (targets.length) lines.push(...targets.map((n) => `- ${n}`), '');
   }
   lines.push(README_END);
   return lines.join('\n');
