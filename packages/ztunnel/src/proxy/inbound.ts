@@ -1,0 +1,163 @@
+import {
+  type ConnectDecision,
+  type ConnectRequest,
+  HboneServer,
+  type ServerTunnel,
+} from '@mesh/hbone';
+import {
+  forwardedHost,
+  inboundHboneConnection,
+  parseBaggage,
+  type RecordedConnection,
+  workloadBaggage,
+} from '@mesh/metrics';
+import { ownWorkload, type ProxyContext } from './context.js';
+import { decideInbound } from './inbound-decision.js';
+import { hostPort, labelService, labelWorkload } from './telemetry.js';
+
+interface TunnelContext {
+  labels: ReturnType<typeof inboundHboneConnection>;
+  authorize: {
+    workloadUid: string;
+    identity: ConnectRequest['peer']['identity'];
+    sourceIp: string;
+    destinationIp: string;
+    destinationPort: number;
+  };
+  dst: string;
+  record?: RecordedConnection;
+}
+
+/** Labels for a tunnel accepted on 15008, from the request and the destination workload. */
+function labelsFor(ctx: ProxyContext, req: ConnectRequest, port: number) {
+  const workload = ownWorkload(ctx)!;
+  const td = ctx.config.trustDomain;
+  const source = ctx.store.workloadByIp(ctx.config.network, req.remoteAddress);
+  return inboundHboneConnection({
+    peerIdentity: req.peer.identity.toString(),
+    baggage: parseBaggage(req.headers.baggage),
+    ...(source ? { source: labelWorkload(source, td) } : {}),
+    ...(req.headers.xForwardedNetwork !== undefined
+      ? { forwardedNetwork: req.headers.xForwardedNetwork }
+      : {}),
+    localNetwork: ctx.config.network,
+    destination: labelWorkload(workload, td),
+    destinationServices: Object.keys(workload.services)
+      .map((k) => ctx.store.serviceByKey(k))
+      .filter((s) => s !== undefined)
+      .map(labelService),
+    ...(forwardedHost(req.headers.forwarded)
+      ? { forwardedHost: forwardedHost(req.headers.forwarded)! }
+      : {}),
+    port,
+  });
+}
+
+/**
+ * The inbound HBONE listener of one proxy instance: §2.4 checks, policy with the peer identity,
+ * then the HBONE server dials the app. Every tunnel is recorded in metrics and tracked for late
+ * policy re-checks and drain.
+ */
+export function createInboundServer(ctx: ProxyContext): HboneServer {
+  const c = ctx.config;
+  const server = new HboneServer({
+    certificate: { source: ctx.certificates, identity: ctx.identity },
+    streamWindowSize: c.http2StreamWindowSize,
+    connectionWindowSize: c.http2ConnectionWindowSize,
+    maxFrameSize: c.http2FrameSize,
+    onConnect: (req): ConnectDecision => {
+      const d = decideInbound(
+        {
+          store: ctx.store,
+          workloadUid: ctx.workloadUid,
+          authorize: ctx.authorize,
+          isOwnListener: ctx.isOwnListener,
+        },
+        {
+          authority: req.authority,
+          localAddress: req.localAddress,
+          remoteAddress: req.remoteAddress,
+          identity: req.peer.identity,
+        },
+      );
+      if (d.type === 'refuse') {
+        if (d.workload) {
+          const record = ctx.traffic.open(labelsFor(ctx, req, req.authority.port), {
+            src: hostPort(req.remoteAddress, req.remotePort),
+            dst: hostPort(req.localAddress, req.localPort),
+            hboneAddr: req.rawAuthority,
+          });
+          record.close({ flag: d.status === 401 ? 'DENY' : 'CONNECT', error: new Error(d.reason) });
+        } else {
+          ctx.traffic.earlyDeny(
+            hostPort(req.remoteAddress, req.remotePort),
+            req.rawAuthority,
+            'destination',
+            new Error(d.reason),
+          );
+        }
+        return { type: 'refuse', status: d.status, reason: d.reason };
+      }
+      const context: TunnelContext = {
+        labels: labelsFor(ctx, req, d.port),
+        authorize: {
+          workloadUid: ctx.workloadUid,
+          identity: req.peer.identity,
+          sourceIp: req.remoteAddress,
+          destinationIp: d.host,
+          destinationPort: d.port,
+        },
+        dst: hostPort(d.host, d.port),
+      };
+      return {
+        type: 'dial',
+        host: d.host,
+        port: d.port,
+        ...(ctx.localAddress ? { localAddress: ctx.localAddress } : {}),
+        baggage: workloadBaggage({
+          ...labelWorkload(d.workload, c.trustDomain),
+          workloadType: d.workload.workloadType,
+        }),
+        context,
+      };
+    },
+  });
+
+  server.on('tunnel-open', (tunnel: ServerTunnel) => {
+    const tc = tunnel.context as TunnelContext;
+    tc.record = ctx.traffic.open(tc.labels, {
+      src: hostPort(tunnel.request.remoteAddress, tunnel.request.remotePort),
+      dst: tc.dst,
+      hboneAddr: tunnel.request.rawAuthority,
+    });
+    ctx.connections.add({
+      authorize: tc.authorize,
+      record: tc.record,
+      done: tunnel.closed,
+      destroy: (reason) => {
+        tc.record?.close({ flag: 'DENY', error: reason });
+        tunnel.destroy(reason);
+      },
+    });
+  });
+  server.on('tunnel-close', (tunnel, info) => {
+    const record = (tunnel.context as TunnelContext).record;
+    if (!record || record.closed) return;
+    record.addRequestBytes(info.bytesReceived);
+    record.addResponseBytes(info.bytesSent);
+    record.close(info.error ? { flag: 'CONNECT', error: info.error } : {});
+  });
+  server.on('refused', (info) => {
+    // Dial failures are refused after onConnect said "dial": record them as CONNECT failures.
+    if (info.status === 503 && info.request && info.error) {
+      ctx.logger.debug(
+        { err: info.error, authority: info.request.rawAuthority },
+        'upstream dial failed',
+      );
+    }
+  });
+  server.on('connection-error', (err, info) => {
+    ctx.logger.debug({ err, remote: info.remoteAddress }, 'inbound HBONE connection failed');
+  });
+  return server;
+}
