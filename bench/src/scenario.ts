@@ -38,6 +38,18 @@ export interface ScenarioResult {
   notes?: string[];
 }
 
+export interface ScenarioRequirements {
+  /** Must run as root (network namespaces, iptables, privileged sockets). */
+  root?: boolean;
+  /** Executables that must be on PATH, e.g. `stunnel4`, `iperf3`. */
+  commands?: string[];
+  /**
+   * Any other precondition: return (or resolve to) a reason to skip, or `undefined` to run,
+   * e.g. "packages/ztunnel has no runnable entry point yet".
+   */
+  check?: () => string | undefined | Promise<string | undefined>;
+}
+
 export interface Scenario {
   /** `<area>/<what>`, e.g. `spiffe/csr-sign`, `hbone/throughput`; filterable by regex. */
   name: string;
@@ -45,6 +57,11 @@ export interface Scenario {
   /** `micro` (in-process) or `e2e` (several processes). */
   kind: 'micro' | 'e2e';
   /** What must be present; the runner skips the scenario with the reason otherwise. */
-  requires?: { root?: boolean; commands?: string[] };
+  requires?: ScenarioRequirements;
+  /**
+   * Time budget of a full run in milliseconds (default 60 s for `micro`, 180 s for `e2e`);
+   * `--quick` allows a fifth of it, at least 20 s. When it runs out `ctx.signal` aborts.
+   */
+  budgetMs?: number;
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }
