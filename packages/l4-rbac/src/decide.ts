@@ -1,6 +1,8 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import type { CompiledPolicy } from './compile.js';
+import { type CompiledPolicy, compilePolicy } from './compile.js';
+import type { Authorization } from './model.js';
 import { type MatchContext, matchContext, type RbacRequest } from './request.js';
+import { validateAuthorization } from './validate.js';
 
 /**
  * Why a connection was allowed or denied.
@@ -25,6 +27,11 @@ export interface DryRunOutcome {
   allowed: boolean;
   /** True when enforcing the dry-run policies would flip the verdict. */
   changed: boolean;
+  /**
+   * The dry-run policies that would flip it: the matching dry-run DENYs, the matching dry-run
+   * ALLOWs, or (when they would turn on an allow-list that nothing matches) every dry-run ALLOW.
+   */
+  changedBy: string[];
 }
 
 export interface RbacDecision {
@@ -83,21 +90,26 @@ function dryRunOutcome(
 ): DryRunOutcome {
   const denyMatched: string[] = [];
   const allowMatched: string[] = [];
-  let dryAllows = 0;
+  const dryAllows: string[] = [];
   for (const p of set.dryRun) {
     const hit = p.matches(ctx);
     if (p.policy.action === 'DENY') {
       if (hit) denyMatched.push(p.key);
     } else {
-      dryAllows++;
+      dryAllows.push(p.key);
       if (hit) allowMatched.push(p.key);
     }
   }
   let would: boolean;
   if (enforcedDenied || denyMatched.length > 0) would = false;
-  else if (set.allow.length + dryAllows === 0) would = true;
+  else if (set.allow.length + dryAllows.length === 0) would = true;
   else would = enforcedAllowMatched || allowMatched.length > 0;
-  return { denyMatched, allowMatched, allowed: would, changed: would !== allowed };
+  let changedBy: string[] = [];
+  if (would !== allowed) {
+    if (would) changedBy = allowMatched;
+    else changedBy = denyMatched.length > 0 ? denyMatched : dryAllows;
+  }
+  return { denyMatched, allowMatched, allowed: would, changed: would !== allowed, changedBy };
 }
 
 /** §5.2: dry-run never decides; enforced DENY first; no enforced ALLOW → allow; else one must match. */
@@ -160,10 +172,22 @@ export function decideWith(
   return decision;
 }
 
+function isCompiled(p: CompiledPolicy | Authorization): p is CompiledPolicy {
+  return typeof (p as CompiledPolicy).matches === 'function';
+}
+
 /**
  * Decides a connection against an explicit list of policies (all assumed to apply), without a
- * store. Duplicate keys count once.
+ * store. Plain policies are validated and compiled on the way (throwing `RbacError`);
+ * duplicate keys count once.
  */
-export function decide(policies: Iterable<CompiledPolicy>, request: RbacRequest): RbacDecision {
-  return decideWith(splitPolicies(policies), matchContext(request), request);
+export function decide(
+  policies: Iterable<CompiledPolicy | Authorization>,
+  request: RbacRequest,
+): RbacDecision {
+  const compiled: CompiledPolicy[] = [];
+  for (const p of policies) {
+    compiled.push(isCompiled(p) ? p : compilePolicy(validateAuthorization(p).policy));
+  }
+  return decideWith(splitPolicies(compiled), matchContext(request), request);
 }

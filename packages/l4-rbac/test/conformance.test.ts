@@ -336,6 +336,7 @@ describe('§5.2 decision algorithm', () => {
       allowMatched: [],
       allowed: false,
       changed: true,
+      changedBy: ['ns/dry-deny'],
     });
     const denied = d([allowNs, dryAllowAll], PLAINTEXT);
     expect(denied).toMatchObject({ allowed: false, reason: 'no-allow-matched' });
@@ -348,7 +349,29 @@ describe('§5.2 decision algorithm', () => {
   it('a dry-run ALLOW alone does not make the allow-list enforced', () => {
     const r = d([dryAllowNone], PLAINTEXT);
     expect(r).toMatchObject({ allowed: true, reason: 'no-allow-policies' });
-    expect(r.dryRun).toEqual({ denyMatched: [], allowMatched: [], allowed: false, changed: true });
+    expect(r.dryRun).toEqual({
+      denyMatched: [],
+      allowMatched: [],
+      allowed: false,
+      changed: true,
+      changedBy: ['ns/dry-allow'],
+    });
+  });
+  it('decide accepts plain policies, validating them first', () => {
+    expect(decide([denyOther], OTHER_TLS)).toMatchObject({ allowed: false, policy: 'ns/deny' });
+    expect(() => decide([{ ...denyOther, action: 'AUDIT' as never }], OTHER_TLS)).toThrow(
+      expect.objectContaining({ code: 'ERR_RBAC_INVALID_POLICY' }),
+    );
+  });
+  it('a dry-run policy that matches but changes nothing is listed without changedBy', () => {
+    const r = d([denyOther, { ...denyOther, name: 'dry', dryRun: true }], OTHER_TLS);
+    expect(r.dryRun).toEqual({
+      denyMatched: ['ns/dry'],
+      allowMatched: [],
+      allowed: false,
+      changed: false,
+      changedBy: [],
+    });
   });
   it('a namespace ALLOW for the waypoint principal denies a raw client (the 401 case)', () => {
     const waypointOnly = policy({
