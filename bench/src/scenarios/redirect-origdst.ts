@@ -23,7 +23,13 @@ const CONCURRENCY = 16;
 type Mode = 'plain accept' | 'redirected accept' | 'redirected accept + original destination';
 
 /** Opens `count` connections (CONCURRENCY at a time), each read until the server ends it. */
-async function connectionsPerSecond(pod: Pod, host: string, port: number, count: number, signal: AbortSignal) {
+async function connectionsPerSecond(
+  pod: Pod,
+  host: string,
+  port: number,
+  count: number,
+  signal: AbortSignal,
+) {
   let next = 0;
   const one = () =>
     new Promise<void>((resolve, reject) => {
@@ -48,9 +54,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const scenario: Scenario = {
   name: 'redirect/origdst',
-  description: 'Accept + SO_ORIGINAL_DST per connection vs a plain accept and a redirected accept (conn/s), and the lookup alone (ns)',
+  description:
+    'Accept + SO_ORIGINAL_DST per connection vs a plain accept and a redirected accept (conn/s), and the lookup alone (ns)',
   kind: 'micro',
-  requires: { root: true, commands: ['ip', 'nsenter', 'iptables-restore', 'ip6tables-restore'] },
+  requires: { root: true, commands: ['ip', 'nsenter', 'iptables-save', 'iptables-restore'] },
   async run(ctx: ScenarioContext) {
     const support = namespaceSupport();
     if (!support.ok) throw new Error(`cannot run: ${support.reason}`);
@@ -63,13 +70,16 @@ const scenario: Scenario = {
       await applyRedirect({ netns: pod.path, mode: 'dedicated', ipv6: false, signal: ctx.signal });
       let lookup = false;
       let lookups = 0;
-      const server = await createTransparentServer({ netns: pod.path, host: '0.0.0.0', port: LISTEN_PORT, transparent: true }, (c) => {
-        if (lookup) {
-          originalDestination(c);
-          lookups++;
-        }
-        c.end('x');
-      });
+      const server = await createTransparentServer(
+        { netns: pod.path, host: '0.0.0.0', port: LISTEN_PORT, transparent: true },
+        (c) => {
+          if (lookup) {
+            originalDestination(c);
+            lookups++;
+          }
+          c.end('x');
+        },
+      );
       try {
         const modes: Array<[Mode, string, number, boolean]> = [
           // Loopback is exempt from the dedicated-mode rule: a direct connection, no NAT.
@@ -86,7 +96,9 @@ const scenario: Scenario = {
         for (let r = 0; r < rounds; r++) {
           for (const [mode, host, port, withLookup] of modes) {
             lookup = withLookup;
-            results.get(mode)?.push(await connectionsPerSecond(pod, host, port, perRound, ctx.signal));
+            results
+              .get(mode)
+              ?.push(await connectionsPerSecond(pod, host, port, perRound, ctx.signal));
           }
           ctx.log(`round ${r + 1}/${rounds}`);
         }
@@ -95,16 +107,24 @@ const scenario: Scenario = {
         // The lookup alone, on one accepted redirected socket: getsockname + getsockopt.
         const sample = await new Promise<number>((resolve, reject) => {
           lookup = false;
-          const probe = createTransparentServer({ netns: pod.path, host: '0.0.0.0', port: 15002 }, (c) => {
-            const n = ctx.quick ? 20_000 : 200_000;
-            const start = process.hrtime.bigint();
-            for (let i = 0; i < n; i++) originalDestination(c);
-            resolve(Number(process.hrtime.bigint() - start) / n);
-            c.destroy();
-          });
+          const probe = createTransparentServer(
+            { netns: pod.path, host: '0.0.0.0', port: 15002 },
+            (c) => {
+              const n = ctx.quick ? 20_000 : 200_000;
+              const start = process.hrtime.bigint();
+              for (let i = 0; i < n; i++) originalDestination(c);
+              resolve(Number(process.hrtime.bigint() - start) / n);
+              c.destroy();
+            },
+          );
           probe
             .then(async (p) => {
-              await applyRedirect({ netns: pod.path, mode: 'dedicated', ipv6: false, outboundPort: 15002 });
+              await applyRedirect({
+                netns: pod.path,
+                mode: 'dedicated',
+                ipv6: false,
+                outboundPort: 15002,
+              });
               const s = connectSocket({ netns: pod.path, host: SERVICE, port: 80 });
               s.on('error', () => {});
               s.on('close', () => p.close());

@@ -52,7 +52,8 @@ const applied = channel('mesh:redirect:rules-applied');
 const removed = channel('mesh:redirect:rules-removed');
 
 type Family = 4 | 6;
-const tool = (f: Family, what: 'save' | 'restore') => `${f === 4 ? 'iptables' : 'ip6tables'}-${what}`;
+const tool = (f: Family, what: 'save' | 'restore') =>
+  `${f === 4 ? 'iptables' : 'ip6tables'}-${what}`;
 
 /** Our chains and the rules that jump to them, per table, from `iptables-save` output. */
 interface IptablesState {
@@ -77,7 +78,8 @@ function parseSave(text: string): IptablesState {
       const words = line.split(' ');
       const chain = words[1] as string;
       const target = words[words.indexOf('-j') + 1];
-      if (!ours.includes(chain) && target !== undefined && ours.includes(target)) jumps.get(table)?.push(line);
+      if (!ours.includes(chain) && target !== undefined && ours.includes(target))
+        jumps.get(table)?.push(line);
     }
   }
   return { chains, jumps };
@@ -127,7 +129,11 @@ interface NftItem {
  * it. Where we just took our chains out of such a table and it is now empty (no rules, no
  * user chains, every policy ACCEPT, so it does nothing), delete it so no trace remains.
  */
-async function dropEmptyIptablesNftTables(f: Family, tables: string[], target: RedirectTarget): Promise<void> {
+async function dropEmptyIptablesNftTables(
+  f: Family,
+  tables: string[],
+  target: RedirectTarget,
+): Promise<void> {
   const family = f === 4 ? 'ip' : 'ip6';
   for (const table of tables) {
     let items: NftItem[];
@@ -138,7 +144,11 @@ async function dropEmptyIptablesNftTables(f: Family, tables: string[], target: R
       return; // no nft (iptables-legacy world) or no such table: nothing to drop
     }
     const idle = items.every(
-      (i) => i.rule === undefined && i.set === undefined && i.map === undefined && (!i.chain || (i.chain.hook && i.chain.policy === 'accept')),
+      (i) =>
+        i.rule === undefined &&
+        i.set === undefined &&
+        i.map === undefined &&
+        (!i.chain || (i.chain.hook && i.chain.policy === 'accept')),
     );
     if (idle) await run(['nft', 'delete', 'table', family, table], target);
   }
@@ -173,7 +183,11 @@ interface IpRule {
   fwmark?: string;
 }
 
-async function hasRule(f: Family, o: Required<RuleOptions>, target: RedirectTarget): Promise<boolean> {
+async function hasRule(
+  f: Family,
+  o: Required<RuleOptions>,
+  target: RedirectTarget,
+): Promise<boolean> {
   const { stdout } = await run(['ip', '-j', `-${f}`, 'rule', 'show'], target);
   const rules = JSON.parse(stdout || '[]') as IpRule[];
   return rules.some((r) => r.priority === o.rulePriority && r.table === String(o.routeTable));
@@ -199,7 +213,11 @@ async function removeRouting(o: Required<RuleOptions>, target: RedirectTarget): 
   }
 }
 
-async function applyRouting(routes: PolicyRouting, o: Required<RuleOptions>, target: RedirectTarget) {
+async function applyRouting(
+  routes: PolicyRouting,
+  o: Required<RuleOptions>,
+  target: RedirectTarget,
+) {
   for (const [f, fam] of [
     [4, routes.ipv4],
     [6, routes.ipv6],
@@ -213,8 +231,13 @@ async function applyRouting(routes: PolicyRouting, o: Required<RuleOptions>, tar
 function failure(action: string, cause: unknown, rollback?: unknown): RedirectError {
   if (cause instanceof RedirectError && cause.code !== 'ERR_REDIRECT_RULES_FAILED') return cause;
   const why = cause instanceof Error ? cause.message : String(cause);
-  const tail = rollback === undefined ? '' : `; rolling back also failed: ${(rollback as Error).message ?? String(rollback)}`;
-  const err = new RedirectError('ERR_REDIRECT_RULES_FAILED', `${action} failed: ${why}${tail}`, { cause });
+  const tail =
+    rollback === undefined
+      ? ''
+      : `; rolling back also failed: ${(rollback as Error).message ?? String(rollback)}`;
+  const err = new RedirectError('ERR_REDIRECT_RULES_FAILED', `${action} failed: ${why}${tail}`, {
+    cause,
+  });
   if (rollback !== undefined) Object.assign(err, { rollbackError: rollback });
   return err;
 }
@@ -230,7 +253,10 @@ export async function applyRedirect(options: ApplyRedirectOptions = {}): Promise
   const backend = options.backend ?? 'iptables';
   const mode = options.mode ?? 'inpod';
   if (backend !== 'iptables' && backend !== 'nftables') {
-    throw new RedirectError('ERR_REDIRECT_INVALID_ARGUMENT', `backend must be 'iptables' or 'nftables'`);
+    throw new RedirectError(
+      'ERR_REDIRECT_INVALID_ARGUMENT',
+      `backend must be 'iptables' or 'nftables'`,
+    );
   }
   if (mode !== 'inpod' && mode !== 'dedicated') {
     throw new RedirectError('ERR_REDIRECT_INVALID_ARGUMENT', `mode must be 'inpod' or 'dedicated'`);
@@ -272,13 +298,18 @@ export async function applyRedirect(options: ApplyRedirectOptions = {}): Promise
     }
     throw failure('applying redirect rules', err, rollback);
   }
-  if (applied.hasSubscribers) applied.publish({ netns: options.netns, backend, mode, routing: withRouting });
+  if (applied.hasSubscribers)
+    applied.publish({ netns: options.netns, backend, mode, routing: withRouting });
   return result;
 }
 
 async function removeAll(o: Required<RuleOptions>, target: RedirectTarget): Promise<void> {
   const errors: unknown[] = [];
-  for (const step of [() => removeIptables(target), () => removeNft(target), () => removeRouting(o, target)]) {
+  for (const step of [
+    () => removeIptables(target),
+    () => removeNft(target),
+    () => removeRouting(o, target),
+  ]) {
     try {
       await step();
     } catch (err) {

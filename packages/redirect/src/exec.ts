@@ -15,7 +15,8 @@ export interface CommandFailure extends Error {
   stderr: string;
 }
 
-const permissionDenied = /permission denied|operation not permitted|you must be root|not permitted/i;
+const permissionDenied =
+  /permission denied|operation not permitted|you must be root|not permitted/i;
 
 /** `/var/run/netns/<name>` for a bare name, `/proc/<pid>/fd/<n>` for an fd, a path as is. */
 export function netnsPath(netns: NetnsRef): string {
@@ -28,7 +29,10 @@ export function run(
   argv: string[],
   options: { netns?: NetnsRef | undefined; input?: string; signal?: AbortSignal | undefined } = {},
 ): Promise<CommandResult> {
-  const full = options.netns === undefined ? argv : ['nsenter', `--net=${netnsPath(options.netns)}`, '--', ...argv];
+  const full =
+    options.netns === undefined
+      ? argv
+      : ['nsenter', `--net=${netnsPath(options.netns)}`, '--', ...argv];
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(options.signal.reason);
@@ -56,9 +60,13 @@ export function run(
         reject(options.signal?.reason ?? err);
       } else if (err.code === 'ENOENT') {
         reject(
-          new RedirectError('ERR_REDIRECT_COMMAND_MISSING', `${full[0]} is not installed (needed for ${argv[0]})`, {
-            cause: err,
-          }),
+          new RedirectError(
+            'ERR_REDIRECT_COMMAND_MISSING',
+            `${full[0]} is not installed (needed for ${argv[0]})`,
+            {
+              cause: err,
+            },
+          ),
         );
       } else {
         reject(err);
@@ -70,7 +78,12 @@ export function run(
         return;
       }
       if (exitCode === 127 && /No such file|not found/i.test(stderr)) {
-        reject(new RedirectError('ERR_REDIRECT_COMMAND_MISSING', `${argv[0]} is not installed: ${stderr.trim()}`));
+        reject(
+          new RedirectError(
+            'ERR_REDIRECT_COMMAND_MISSING',
+            `${argv[0]} is not installed: ${stderr.trim()}`,
+          ),
+        );
         return;
       }
       const failure = new Error(

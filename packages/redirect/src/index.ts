@@ -6,7 +6,12 @@ export {
   type RedirectTarget,
   removeRedirect,
 } from './apply.js';
-export { REDIRECT_ERROR_CODES, RedirectError, type RedirectErrorCode, type SystemError } from './errors.js';
+export {
+  REDIRECT_ERROR_CODES,
+  RedirectError,
+  type RedirectErrorCode,
+  type SystemError,
+} from './errors.js';
 export type { CommandFailure } from './exec.js';
 export { isSupported, loadError } from './native.js';
 export {

@@ -18,7 +18,10 @@ export interface NativeBinding {
   getMark(fd: number): number;
   enterNetns(opts: { netns: string | number }): void;
   netnsId(path?: string): number;
-  probe(): Record<'transparent' | 'transparent6' | 'freebind' | 'reusePort' | 'mark' | 'setns', number>;
+  probe(): Record<
+    'transparent' | 'transparent6' | 'freebind' | 'reusePort' | 'mark' | 'setns',
+    number
+  >;
 }
 
 export interface NativeSocketSpec {
@@ -85,9 +88,12 @@ function systemError(raw: Error & { nativeErrno: number; syscall: string; option
   if (code === 'EPERM' || code === 'EACCES') {
     hint = raw.option && hints[raw.option] ? `: ${hints[raw.option]}` : '';
   } else if (code === 'EADDRNOTAVAIL' && raw.syscall === 'bind') {
-    hint = ': the address is not local here; set `transparent` (or `freebind`) to bind a foreign address';
+    hint =
+      ': the address is not local here; set `transparent` (or `freebind`) to bind a foreign address';
   }
-  const err = new Error(`${what} failed: ${code} (${raw.message.split(': ').pop()})${hint}`) as SystemError;
+  const err = new Error(
+    `${what} failed: ${code} (${raw.message.split(': ').pop()})${hint}`,
+  ) as SystemError;
   err.code = code;
   err.errno = errno;
   err.syscall = raw.syscall;
@@ -111,7 +117,10 @@ export function callNative<T>(what: string, fn: (b: NativeBinding) => T): T {
   try {
     return fn(binding);
   } catch (err) {
-    if (err instanceof Error && typeof (err as { nativeErrno?: unknown }).nativeErrno === 'number') {
+    if (
+      err instanceof Error &&
+      typeof (err as { nativeErrno?: unknown }).nativeErrno === 'number'
+    ) {
       throw systemError(err as Error & { nativeErrno: number; syscall: string; option?: string });
     }
     if (err instanceof TypeError) {

@@ -56,7 +56,11 @@ export const DEFAULT_RULE_OPTIONS: ResolvedRuleOptions = Object.freeze({
 export const IPTABLES_CHAINS = ['ISTIO_PRERT', 'ISTIO_OUTPUT'] as const;
 export const IPTABLES_TABLES = ['mangle', 'nat', 'raw'] as const;
 /** nftables tables of the nft backend (family inet), as istio-cni names them. */
-export const NFT_TABLES = ['istio-ambient-mangle', 'istio-ambient-nat', 'istio-ambient-raw'] as const;
+export const NFT_TABLES = [
+  'istio-ambient-mangle',
+  'istio-ambient-nat',
+  'istio-ambient-raw',
+] as const;
 
 function invalid(message: string): RedirectError {
   return new RedirectError('ERR_REDIRECT_INVALID_ARGUMENT', message);
@@ -68,12 +72,19 @@ export function resolveRuleOptions(options: RuleOptions = {}): ResolvedRuleOptio
     if (v !== undefined && k in DEFAULT_RULE_OPTIONS) (o as Record<string, unknown>)[k] = v;
   }
   for (const k of ['mark', 'tproxyMark', 'markMask'] as const) {
-    if (!Number.isInteger(o[k]) || o[k] <= 0 || o[k] > 0xffffffff) throw invalid(`${k} must be an integer 1..0xffffffff`);
+    if (!Number.isInteger(o[k]) || o[k] <= 0 || o[k] > 0xffffffff)
+      throw invalid(`${k} must be an integer 1..0xffffffff`);
   }
   for (const k of ['outboundPort', 'inboundPort', 'hbonePort', 'dnsPort'] as const) {
-    if (!Number.isInteger(o[k]) || o[k] <= 0 || o[k] > 65535) throw invalid(`${k} must be an integer 1..65535`);
+    if (!Number.isInteger(o[k]) || o[k] <= 0 || o[k] > 65535)
+      throw invalid(`${k} must be an integer 1..65535`);
   }
-  if (!Number.isInteger(o.routeTable) || o.routeTable <= 0 || o.routeTable > 0xffffffff || [253, 254, 255].includes(o.routeTable)) {
+  if (
+    !Number.isInteger(o.routeTable) ||
+    o.routeTable <= 0 ||
+    o.routeTable > 0xffffffff ||
+    [253, 254, 255].includes(o.routeTable)
+  ) {
     throw invalid('routeTable must be a positive integer other than the main/local/default tables');
   }
   if (!Number.isInteger(o.rulePriority) || o.rulePriority <= 0 || o.rulePriority >= 32766) {
@@ -142,7 +153,11 @@ function dedicatedIptablesSet(o: ResolvedRuleOptions): IptablesRuleSet {
 export type RedirectMode = 'inpod' | 'dedicated';
 
 /** The rule set for one mode and address family, as structured lines (used by apply). */
-export function iptablesRuleSet(mode: RedirectMode, family: 4 | 6, options: RuleOptions = {}): IptablesRuleSet {
+export function iptablesRuleSet(
+  mode: RedirectMode,
+  family: 4 | 6,
+  options: RuleOptions = {},
+): IptablesRuleSet {
   const o = resolveRuleOptions(options);
   return mode === 'inpod' ? inpodIptablesSet(o, family) : dedicatedIptablesSet(o);
 }
@@ -158,7 +173,10 @@ export function chainsOf(lines: readonly string[]): string[] {
 }
 
 /** Renders a rule set as `iptables-restore --noflush` input that creates (or flushes) the chains and appends the rules. */
-export function renderIptablesRestore(set: IptablesRuleSet, prelude: Partial<Record<string, string[]>> = {}): string {
+export function renderIptablesRestore(
+  set: IptablesRuleSet,
+  prelude: Partial<Record<string, string[]>> = {},
+): string {
   const out: string[] = [];
   for (const table of IPTABLES_TABLES) {
     const lines = set[table];
@@ -251,15 +269,21 @@ export function inpodNftRules(options: RuleOptions = {}): string {
   for (const f of fams) natPre.push(`${f.ip} saddr ${f.probe} meta l4proto tcp accept`);
   for (const f of fams) natOut.push(`${f.ip} daddr ${f.probe} meta l4proto tcp accept`);
   for (const f of fams) {
-    natPre.push(`${f.ip} daddr != ${f.lo} tcp dport != ${o.hbonePort} ${notOurs} redirect to :${o.inboundPort}`);
+    natPre.push(
+      `${f.ip} daddr != ${f.lo} tcp dport != ${o.hbonePort} ${notOurs} redirect to :${o.inboundPort}`,
+    );
   }
   if (o.dnsCapture) {
     natOut.push(`oifname != "lo" udp dport 53 ${notOurs} redirect to :${o.dnsPort}`);
-    for (const f of fams) natOut.push(`${f.ip} daddr != ${f.lo} tcp dport 53 ${notOurs} redirect to :${o.dnsPort}`);
+    for (const f of fams)
+      natOut.push(`${f.ip} daddr != ${f.lo} tcp dport 53 ${notOurs} redirect to :${o.dnsPort}`);
   }
   natOut.push(`meta l4proto tcp ${m} == ${hex(o.tproxyMark)} accept`);
   for (const f of fams) natOut.push(`oifname "lo" ${f.ip} daddr != ${f.lo} accept`);
-  for (const f of fams) natOut.push(`${f.ip} daddr != ${f.lo} meta l4proto tcp ${notOurs} redirect to :${o.outboundPort}`);
+  for (const f of fams)
+    natOut.push(
+      `${f.ip} daddr != ${f.lo} meta l4proto tcp ${notOurs} redirect to :${o.outboundPort}`,
+    );
   // With ipv6 off, IPv6 must not hit the family-agnostic rules either.
   const only4 = v6 ? [] : ['meta nfproto ipv6 return'];
   const lines = [
@@ -271,11 +295,18 @@ export function inpodNftRules(options: RuleOptions = {}): string {
           ...only4,
           `${m} == ${hex(o.mark)} ct mark set ct mark & ${hex(~o.markMask >>> 0)} | ${hex(o.tproxyMark)}`,
         ],
-        output: [...only4, `ct mark & ${hex(o.markMask)} == ${hex(o.tproxyMark)} meta mark set ct mark`],
+        output: [
+          ...only4,
+          `ct mark & ${hex(o.markMask)} == ${hex(o.tproxyMark)} meta mark set ct mark`,
+        ],
       },
       'mangle',
     ),
-    ...nftBase('istio-ambient-nat', { prerouting: [...only4, ...natPre], output: [...only4, ...natOut] }, 'nat'),
+    ...nftBase(
+      'istio-ambient-nat',
+      { prerouting: [...only4, ...natPre], output: [...only4, ...natOut] },
+      'nat',
+    ),
   ];
   if (o.dnsCapture) {
     lines.push(
@@ -327,7 +358,17 @@ export interface PolicyRouting {
 export function policyRouting(options: RuleOptions = {}): PolicyRouting {
   const o = resolveRuleOptions(options);
   const fam = (f: '-4' | '-6', any: string) => ({
-    rule: [f, 'rule', 'add', 'fwmark', `${hex(o.tproxyMark)}/${hex(o.markMask)}`, 'pref', String(o.rulePriority), 'lookup', String(o.routeTable)],
+    rule: [
+      f,
+      'rule',
+      'add',
+      'fwmark',
+      `${hex(o.tproxyMark)}/${hex(o.markMask)}`,
+      'pref',
+      String(o.rulePriority),
+      'lookup',
+      String(o.routeTable),
+    ],
     route: [f, 'route', 'add', 'local', any, 'dev', 'lo', 'table', String(o.routeTable)],
   });
   const out: PolicyRouting = { ipv4: fam('-4', '0.0.0.0/0') };

@@ -96,7 +96,8 @@ function checkFd(fd: unknown): number {
 
 function familyOf(name: string, address: string): 4 | 6 {
   const f = net.isIP(address);
-  if (f === 0) throw invalid(`${name} must be an IP address literal, got ${JSON.stringify(address)}`);
+  if (f === 0)
+    throw invalid(`${name} must be an IP address literal, got ${JSON.stringify(address)}`);
   return f as 4 | 6;
 }
 
@@ -147,7 +148,8 @@ export function createListenSocket(options: ListenSocketOptions = {}): number {
  */
 export function createOutboundSocket(options: OutboundSocketOptions = {}): number {
   const spec: NativeSocketSpec = { ...common(options), family: options.family ?? 4 };
-  if (spec.family !== 4 && spec.family !== 6) throw invalid(`family must be 4 or 6, got ${String(spec.family)}`);
+  if (spec.family !== 4 && spec.family !== 6)
+    throw invalid(`family must be 4 or 6, got ${String(spec.family)}`);
   if (options.localAddress !== undefined) {
     spec.family = familyOf('localAddress', options.localAddress);
     spec.address = options.localAddress;
@@ -157,7 +159,13 @@ export function createOutboundSocket(options: OutboundSocketOptions = {}): numbe
   }
   const fd = callNative('createOutboundSocket', (b) => b.createSocket(spec));
   if (socketCreated.hasSubscribers) {
-    socketCreated.publish({ kind: 'outbound', fd, host: spec.address, port: spec.port, netns: spec.netns });
+    socketCreated.publish({
+      kind: 'outbound',
+      fd,
+      host: spec.address,
+      port: spec.port,
+      netns: spec.netns,
+    });
   }
   return fd;
 }
@@ -170,7 +178,10 @@ export function connectSocket(options: ConnectOptions): net.Socket {
   const family = familyOf('host', options.host);
   const port = checkPort('port', options.port);
   if (port === 0) throw invalid('port must not be 0 for a connection');
-  if (options.localAddress !== undefined && familyOf('localAddress', options.localAddress) !== family) {
+  if (
+    options.localAddress !== undefined &&
+    familyOf('localAddress', options.localAddress) !== family
+  ) {
     throw invalid('localAddress and host must be of the same address family');
   }
   const { host: _h, port: _p, noDelay, keepAlive, keepAliveInitialDelay, ...rest } = options;
@@ -290,7 +301,13 @@ export function netnsId(path?: string): number {
   return callNative('netnsId', (b) => b.netnsId(path));
 }
 
-export type Capability = 'transparent' | 'transparent6' | 'freebind' | 'reusePort' | 'mark' | 'setns';
+export type Capability =
+  | 'transparent'
+  | 'transparent6'
+  | 'freebind'
+  | 'reusePort'
+  | 'mark'
+  | 'setns';
 
 /** What this process may do, found by trying each on a throwaway socket (nothing changes). */
 export interface Capabilities {

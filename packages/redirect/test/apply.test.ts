@@ -17,7 +17,11 @@ async function snapshot(pod: Pod) {
   return {
     iptables: await save('iptables-save'),
     ip6tables: await save('ip6tables-save'),
-    nftTables: (await pod.exec(['nft', 'list', 'tables'])).stdout.trim().split('\n').filter(Boolean).sort(),
+    nftTables: (await pod.exec(['nft', 'list', 'tables'])).stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .sort(),
     rules4: (await pod.exec(['ip', '-4', 'rule', 'show'])).stdout,
     rules6: (await pod.exec(['ip', '-6', 'rule', 'show'])).stdout,
     table100v4: await table100(pod, '-4'),
@@ -44,9 +48,36 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
     lab = await createLab({ ipv6: true });
     pod = await lab.addPod();
     // Somebody else's rules, which must survive everything we do.
-    await pod.exec(['iptables', '-t', 'nat', '-A', 'OUTPUT', '-p', 'tcp', '--dport', '9999', '-j', 'ACCEPT']);
-    await pod.exec(['ip6tables', '-t', 'mangle', '-A', 'PREROUTING', '-p', 'udp', '--dport', '9999', '-j', 'ACCEPT']);
-    await pod.exec(['nft', 'add table inet other; add chain inet other c { type filter hook output priority 10; }']);
+    await pod.exec([
+      'iptables',
+      '-t',
+      'nat',
+      '-A',
+      'OUTPUT',
+      '-p',
+      'tcp',
+      '--dport',
+      '9999',
+      '-j',
+      'ACCEPT',
+    ]);
+    await pod.exec([
+      'ip6tables',
+      '-t',
+      'mangle',
+      '-A',
+      'PREROUTING',
+      '-p',
+      'udp',
+      '--dport',
+      '9999',
+      '-j',
+      'ACCEPT',
+    ]);
+    await pod.exec([
+      'nft',
+      'add table inet other; add chain inet other c { type filter hook output priority 10; }',
+    ]);
     baseline = await snapshot(pod);
   });
 
@@ -77,7 +108,11 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
     await applyRedirect({ netns: pod.path, backend: 'nftables' });
     expect(await snapshot(pod)).toEqual(once);
     expect(once.nftTables).toEqual(
-      expect.arrayContaining(['table inet istio-ambient-mangle', 'table inet istio-ambient-nat', 'table inet istio-ambient-raw']),
+      expect.arrayContaining([
+        'table inet istio-ambient-mangle',
+        'table inet istio-ambient-nat',
+        'table inet istio-ambient-raw',
+      ]),
     );
     expect(once.iptables).not.toContain('ISTIO');
   });
@@ -87,7 +122,9 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
     const viaIptables = await applyRedirect({ netns: pod.path, backend: 'iptables' });
     let s = await snapshot(pod);
     expect(s.nftTables.filter((t) => t.includes('istio'))).toEqual([]);
-    expect(s.iptables).toContain(viaIptables.iptables?.ipv4.split('\n').find((l) => l.includes('15006')));
+    expect(s.iptables).toContain(
+      viaIptables.iptables?.ipv4.split('\n').find((l) => l.includes('15006')),
+    );
     await applyRedirect({ netns: pod.path, mode: 'dedicated' });
     s = await snapshot(pod);
     expect(s.iptables).not.toContain('ISTIO_PRERT');
@@ -97,7 +134,9 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
     expect(s.rules4).not.toContain('lookup 100');
     await applyRedirect({ netns: pod.path, dnsCapture: false });
     s = await snapshot(pod);
-    expect(s.iptables).not.toContain('*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:ISTIO');
+    expect(s.iptables).not.toContain(
+      '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:ISTIO',
+    );
     expect(s.iptables).not.toContain('15053');
   });
 
@@ -115,7 +154,10 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
 
   it('a failure half-way (IPv6 route on a namespace with IPv6 disabled) rolls everything back', async () => {
     const bare = await lab.addPod();
-    await bare.exec(['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.lo.disable_ipv6=1']);
+    await bare.sysctl({
+      'net.ipv6.conf.all.disable_ipv6': '1',
+      'net.ipv6.conf.lo.disable_ipv6': '1',
+    });
     const before = await snapshot(bare);
     const err = await applyRedirect({ netns: bare.path }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RedirectError);
@@ -134,7 +176,9 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
 
   it('an aborted apply rejects with the abort reason and leaves nothing', async () => {
     const reason = new Error('stop');
-    const err = await applyRedirect({ netns: pod.path, signal: AbortSignal.abort(reason) }).catch((e: unknown) => e);
+    const err = await applyRedirect({ netns: pod.path, signal: AbortSignal.abort(reason) }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBe(reason);
     expect((await snapshot(pod)).iptables).not.toContain('ISTIO');
   });
@@ -142,14 +186,18 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
   it('reports a missing tool as ERR_REDIRECT_COMMAND_MISSING', async () => {
     vi.stubEnv('PATH', '/nonexistent');
     try {
-      await expect(applyRedirect({ netns: pod.path })).rejects.toMatchObject({ code: 'ERR_REDIRECT_COMMAND_MISSING' });
+      await expect(applyRedirect({ netns: pod.path })).rejects.toMatchObject({
+        code: 'ERR_REDIRECT_COMMAND_MISSING',
+      });
     } finally {
       vi.unstubAllEnvs();
     }
   });
 
   it('rejects a namespace that does not exist without touching anything', async () => {
-    const err = await applyRedirect({ netns: '/var/run/netns/mlab-does-not-exist' }).catch((e: unknown) => e);
+    const err = await applyRedirect({ netns: '/var/run/netns/mlab-does-not-exist' }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_REDIRECT_RULES_FAILED' });
     expect((err as Error).message).toMatch(/nsenter/);
   });

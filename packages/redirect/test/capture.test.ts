@@ -60,16 +60,27 @@ describe.runIf(ns.ok)('transparent capture in namespaces', () => {
       res.end(`upstream saw ${req.socket.remoteAddress?.replace(/^::ffff:/, '')}`),
     );
     await new Promise<void>((r) =>
-      upstream.listen({ fd: createListenSocket({ netns: lab.node.path, host: '::', port: 80 }) }, r),
+      upstream.listen(
+        { fd: createListenSocket({ netns: lab.node.path, host: '::', port: 80 }) },
+        r,
+      ),
     );
     // ztunnel's outbound listener in the pod: recover the destination, dial it with the
     // proxy mark so the dial itself is not captured again, and splice.
-    outbound = await createTransparentServer({ netns: pod.path, host: '::', port: 15001, transparent: true }, (client) => {
-      const dst = originalDestination(client);
-      captured.push(dst);
-      const server = connectSocket({ netns: pod.path, mark: MARK, host: dst.address, port: dst.port });
-      splice(client, server);
-    });
+    outbound = await createTransparentServer(
+      { netns: pod.path, host: '::', port: 15001, transparent: true },
+      (client) => {
+        const dst = originalDestination(client);
+        captured.push(dst);
+        const server = connectSocket({
+          netns: pod.path,
+          mark: MARK,
+          host: dst.address,
+          port: dst.port,
+        });
+        splice(client, server);
+      },
+    );
   });
 
   afterAll(async () => {
@@ -87,7 +98,9 @@ describe.runIf(ns.ok)('transparent capture in namespaces', () => {
       captured.length = 0;
       const body = await httpGet(fromPod(UPSTREAM4), UPSTREAM4);
       expect(body).toBe(`upstream saw ${pod.ip4}`);
-      expect(captured).toEqual([{ address: UPSTREAM4, port: 80, family: 'IPv4', source: 'conntrack' }]);
+      expect(captured).toEqual([
+        { address: UPSTREAM4, port: 80, family: 'IPv4', source: 'conntrack' },
+      ]);
     });
 
     it(`redirects IPv6 the same way, recovered with IP6T_SO_ORIGINAL_DST (${backend})`, async () => {
@@ -95,7 +108,9 @@ describe.runIf(ns.ok)('transparent capture in namespaces', () => {
       captured.length = 0;
       const body = await httpGet(fromPod(UPSTREAM6), UPSTREAM6);
       expect(body).toBe(`upstream saw ${pod.ip6}`);
-      expect(captured).toEqual([{ address: UPSTREAM6, port: 80, family: 'IPv6', source: 'conntrack' }]);
+      expect(captured).toEqual([
+        { address: UPSTREAM6, port: 80, family: 'IPv6', source: 'conntrack' },
+      ]);
     });
 
     it(`lets a socket carrying mark 0x539 through uncaptured (${backend})`, async () => {
@@ -115,7 +130,9 @@ describe.runIf(ns.ok)('transparent capture in namespaces', () => {
     captured.length = 0;
     const { stdout } = await pod.exec(['curl', '-sS', '--max-time', '10', `http://${UPSTREAM4}/`]);
     expect(stdout).toBe(`upstream saw ${pod.ip4}`);
-    expect(captured).toEqual([{ address: UPSTREAM4, port: 80, family: 'IPv4', source: 'conntrack' }]);
+    expect(captured).toEqual([
+      { address: UPSTREAM4, port: 80, family: 'IPv4', source: 'conntrack' },
+    ]);
   });
 
   it('stops capturing once the rules are removed', async () => {
@@ -131,13 +148,22 @@ describe.runIf(ns.ok)('transparent capture in namespaces', () => {
       await applyRedirect({ netns: pod.path, backend, mode: 'dedicated' });
       captured.length = 0;
       expect(await httpGet(fromPod(UPSTREAM4), UPSTREAM4)).toBe(`upstream saw ${pod.ip4}`);
-      expect(captured).toEqual([{ address: UPSTREAM4, port: 80, family: 'IPv4', source: 'conntrack' }]);
+      expect(captured).toEqual([
+        { address: UPSTREAM4, port: 80, family: 'IPv4', source: 'conntrack' },
+      ]);
       expect(await httpGet(fromPod(UPSTREAM4, MARK), UPSTREAM4)).toBe(`upstream saw ${pod.ip4}`);
       // Loopback is not captured: a local listener answers directly.
       const local = net.createServer((c) => c.end('local'));
-      await new Promise<void>((r) => local.listen({ fd: createListenSocket({ netns: pod.path, host: '127.0.0.1', port: 9 }) }, r));
+      await new Promise<void>((r) =>
+        local.listen(
+          { fd: createListenSocket({ netns: pod.path, host: '127.0.0.1', port: 9 }) },
+          r,
+        ),
+      );
       try {
-        expect(await readAll(connectSocket({ netns: pod.path, host: '127.0.0.1', port: 9 }))).toBe('local');
+        expect(await readAll(connectSocket({ netns: pod.path, host: '127.0.0.1', port: 9 }))).toBe(
+          'local',
+        );
       } finally {
         await closeServer(local);
       }
@@ -163,20 +189,23 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
       c.end(`app saw ${c.remoteAddress}:${c.remotePort}`),
     );
     // ztunnel's inbound plaintext listener: dial the app from the client's own address.
-    inbound = await createTransparentServer({ netns: pod.path, host: '0.0.0.0', port: 15006, transparent: true }, (client) => {
-      const dst = originalDestination(client);
-      const server = connectSocket({
-        netns: pod.path,
-        host: dst.address,
-        port: dst.port,
-        localAddress: client.remoteAddress as string,
-        transparent: true,
-        freebind: true,
-        mark: MARK,
-      });
-      server.on('error', (err) => upstreamErrors.push(err));
-      splice(client, server);
-    });
+    inbound = await createTransparentServer(
+      { netns: pod.path, host: '0.0.0.0', port: 15006, transparent: true },
+      (client) => {
+        const dst = originalDestination(client);
+        const server = connectSocket({
+          netns: pod.path,
+          host: dst.address,
+          port: dst.port,
+          localAddress: client.remoteAddress as string,
+          transparent: true,
+          freebind: true,
+          mark: MARK,
+        });
+        server.on('error', (err) => upstreamErrors.push(err));
+        splice(client, server);
+      },
+    );
   });
 
   afterAll(async () => {
@@ -186,7 +215,16 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
   });
 
   async function restoreMarkPackets(): Promise<number> {
-    const { stdout } = await pod.exec(['iptables', '-t', 'mangle', '-L', 'ISTIO_OUTPUT', '-v', '-x', '-n']);
+    const { stdout } = await pod.exec([
+      'iptables',
+      '-t',
+      'mangle',
+      '-L',
+      'ISTIO_OUTPUT',
+      '-v',
+      '-x',
+      '-n',
+    ]);
     const line = stdout.split('\n').find((l) => l.includes('CONNMARK restore'));
     return Number(line?.trim().split(/\s+/)[0]);
   }
@@ -194,7 +232,9 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
   it('the app sees the original client IP and its replies return through mark 0x111 and table 100', async () => {
     const before = await restoreMarkPackets();
     const client = connectSocket({ netns: lab.node.path, host: pod.ip4, port: 8080 });
-    const connectedFrom = new Promise<string>((r) => client.once('connect', () => r(`${client.localAddress}:${client.localPort}`)));
+    const connectedFrom = new Promise<string>((r) =>
+      client.once('connect', () => r(`${client.localAddress}:${client.localPort}`)),
+    );
     const reply = await readAll(client);
     const from = await connectedFrom;
     expect(from.startsWith(`${pod.gateway4}:`)).toBe(true);
@@ -210,7 +250,10 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
     try {
       const client = connectSocket({ netns: lab.node.path, host: pod.ip4, port: 8080 });
       const outcome = await Promise.race([
-        readAll(client, 60_000).then((r) => `reply: ${r}`, (e: Error) => `error: ${e.message}`),
+        readAll(client, 60_000).then(
+          (r) => `reply: ${r}`,
+          (e: Error) => `error: ${e.message}`,
+        ),
         new Promise<string>((r) => setTimeout(() => r('no reply'), 1500)),
       ]);
       client.destroy();
@@ -219,7 +262,9 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
       await applyRedirect({ netns: pod.path, backend: 'iptables', ipv6: false });
     }
     // Restored: works again.
-    expect(await readAll(connectSocket({ netns: lab.node.path, host: pod.ip4, port: 8080 }))).toMatch(/^app saw /);
+    expect(
+      await readAll(connectSocket({ netns: lab.node.path, host: pod.ip4, port: 8080 })),
+    ).toMatch(/^app saw /);
   });
 });
 
@@ -236,7 +281,9 @@ describe.runIf(ns.ok)('sockets created through the netns call', () => {
 
   it('listen in the other namespace: ss sees them there and the pod address reaches them', async () => {
     const server = net.createServer((c) => c.end(`hello from ${c.localAddress}`));
-    await new Promise<void>((r) => server.listen({ fd: createListenSocket({ netns: pod.path, host: '0.0.0.0', port: 0 }) }, r));
+    await new Promise<void>((r) =>
+      server.listen({ fd: createListenSocket({ netns: pod.path, host: '0.0.0.0', port: 0 }) }, r),
+    );
     const { port } = server.address() as net.AddressInfo;
     try {
       const { stdout } = await pod.exec(['ss', '-ltnH', `sport = :${port}`]);
@@ -253,11 +300,16 @@ describe.runIf(ns.ok)('sockets created through the netns call', () => {
   it('connect from the other namespace: the peer sees the pod address', async () => {
     const server = net.createServer((c) => c.end(String(c.remoteAddress)));
     await new Promise<void>((r) =>
-      server.listen({ fd: createListenSocket({ netns: lab.node.path, host: pod.gateway4, port: 0 }) }, r),
+      server.listen(
+        { fd: createListenSocket({ netns: lab.node.path, host: pod.gateway4, port: 0 }) },
+        r,
+      ),
     );
     const { port } = server.address() as net.AddressInfo;
     try {
-      expect(await readAll(connectSocket({ netns: pod.path, host: pod.gateway4, port }))).toBe(pod.ip4);
+      expect(await readAll(connectSocket({ netns: pod.path, host: pod.gateway4, port }))).toBe(
+        pod.ip4,
+      );
     } finally {
       await closeServer(server);
     }
@@ -283,7 +335,9 @@ describe.runIf(ns.ok)('sockets created through the netns call', () => {
     expect(() => createListenSocket({ netns: '/proc/self/ns/uts' })).toThrow(
       expect.objectContaining({ code: 'EINVAL', syscall: 'setns' }),
     );
-    expect(() => createListenSocket({ netns: '/etc/hostname' })).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expect(() => createListenSocket({ netns: '/etc/hostname' })).toThrow(
+      expect.objectContaining({ code: 'EINVAL' }),
+    );
     expect(netnsId()).toBe(home);
     createListenSocket({ netns: pod.path, host: pod.ip4 });
     expect(netnsId()).toBe(home);

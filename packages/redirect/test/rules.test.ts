@@ -21,7 +21,9 @@ describe('in-pod iptables rules (spec §8.4)', () => {
 
   it('declares ISTIO_PRERT and ISTIO_OUTPUT in mangle, nat and raw and jumps to them from the built-in chains', () => {
     for (const table of ['mangle', 'nat', 'raw']) {
-      expect(ipv4).toContain(`*${table}\n:ISTIO_PRERT - [0:0]\n:ISTIO_OUTPUT - [0:0]\n-A PREROUTING -j ISTIO_PRERT\n-A OUTPUT -j ISTIO_OUTPUT\n`);
+      expect(ipv4).toContain(
+        `*${table}\n:ISTIO_PRERT - [0:0]\n:ISTIO_OUTPUT - [0:0]\n-A PREROUTING -j ISTIO_PRERT\n-A OUTPUT -j ISTIO_OUTPUT\n`,
+      );
     }
     expect(ipv4.match(/^COMMIT$/gm)).toHaveLength(3);
   });
@@ -55,8 +57,12 @@ describe('in-pod iptables rules (spec §8.4)', () => {
 
   it('writes the IPv6 twin with ::1 and the IPv6 probe address', () => {
     expect(ipv6).toBeDefined();
-    expect(ipv6).toContain('-A ISTIO_PRERT -s fd16:9254:7127:1337:ffff:ffff:ffff:ffff/128 -p tcp -j ACCEPT');
-    expect(ipv6).toContain('-A ISTIO_OUTPUT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001');
+    expect(ipv6).toContain(
+      '-A ISTIO_PRERT -s fd16:9254:7127:1337:ffff:ffff:ffff:ffff/128 -p tcp -j ACCEPT',
+    );
+    expect(ipv6).toContain(
+      '-A ISTIO_OUTPUT ! -d ::1/128 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001',
+    );
     expect(ipv6).not.toContain('127.0.0.1');
   });
 
@@ -69,10 +75,20 @@ describe('in-pod iptables rules (spec §8.4)', () => {
   });
 
   it('uses overridden marks and ports everywhere', () => {
-    const r = inpodIptablesRules({ mark: 0x3, tproxyMark: 0x4, markMask: 0xff, outboundPort: 25001, inboundPort: 25006, hbonePort: 25008, dnsPort: 25053 });
+    const r = inpodIptablesRules({
+      mark: 0x3,
+      tproxyMark: 0x4,
+      markMask: 0xff,
+      outboundPort: 25001,
+      inboundPort: 25006,
+      hbonePort: 25008,
+      dnsPort: 25053,
+    });
     expect(r.ipv4).not.toMatch(/0x539|0x111|0xfff\b|1500[1-8]|15053/);
     expect(r.ipv4).toContain('--set-xmark 0x4/0xff');
-    expect(r.ipv4).toContain('! --dport 25008 -m mark ! --mark 0x3/0xff -j REDIRECT --to-ports 25006');
+    expect(r.ipv4).toContain(
+      '! --dport 25008 -m mark ! --mark 0x3/0xff -j REDIRECT --to-ports 25006',
+    );
   });
 
   it('rejects out-of-range options with ERR_REDIRECT_INVALID_ARGUMENT', () => {
@@ -84,7 +100,9 @@ describe('in-pod iptables rules (spec §8.4)', () => {
       { probeAddress: 'fd00::1' },
       { probeAddress6: '10.0.0.1' },
     ]) {
-      expect(() => inpodIptablesRules(bad)).toThrow(expect.objectContaining({ code: 'ERR_REDIRECT_INVALID_ARGUMENT' }));
+      expect(() => inpodIptablesRules(bad)).toThrow(
+        expect.objectContaining({ code: 'ERR_REDIRECT_INVALID_ARGUMENT' }),
+      );
     }
   });
 });
@@ -102,7 +120,9 @@ describe('dedicated-mode rules', () => {
         '',
       ].join('\n'),
     );
-    expect(dedicatedNftRules()).toContain('oifname != "lo" meta l4proto tcp meta mark & 0xfff != 0x539 redirect to :15001');
+    expect(dedicatedNftRules()).toContain(
+      'oifname != "lo" meta l4proto tcp meta mark & 0xfff != 0x539 redirect to :15001',
+    );
   });
 });
 
@@ -119,8 +139,12 @@ describe('nft scripts', () => {
       'delete table inet istio-ambient-raw',
     ]);
     expect(script).toContain('type route hook output priority -150');
-    expect(script).toContain('ip daddr != 127.0.0.1 tcp dport != 15008 meta mark & 0xfff != 0x539 redirect to :15006');
-    expect(script).toContain('ip6 daddr != ::1 meta l4proto tcp meta mark & 0xfff != 0x539 redirect to :15001');
+    expect(script).toContain(
+      'ip daddr != 127.0.0.1 tcp dport != 15008 meta mark & 0xfff != 0x539 redirect to :15006',
+    );
+    expect(script).toContain(
+      'ip6 daddr != ::1 meta l4proto tcp meta mark & 0xfff != 0x539 redirect to :15001',
+    );
     expect(script).toContain('ct mark set ct mark & 0xfffff000 | 0x111');
     expect(removeNftRules()).toBe(`${head.join('\n')}\n`);
   });
@@ -159,12 +183,18 @@ describe.runIf(ns.ok)('rule syntax checked by the real tools', () => {
     await lab?.destroy();
   });
 
-  const variants = [{}, { dnsCapture: false }, { ipv6: false }, { mark: 0x3, markMask: 0xff, outboundPort: 25001 }];
+  const variants = [
+    {},
+    { dnsCapture: false },
+    { ipv6: false },
+    { mark: 0x3, markMask: 0xff, outboundPort: 25001 },
+  ];
   it.each(variants)('iptables-restore --test and nft -c accept every variant (%o)', async (o) => {
     for (const gen of [inpodIptablesRules, dedicatedIptablesRules]) {
       const r = gen(o);
       await lab.node.exec(['iptables-restore', '--test', '--noflush'], { input: r.ipv4 });
-      if (r.ipv6) await lab.node.exec(['ip6tables-restore', '--test', '--noflush'], { input: r.ipv6 });
+      if (r.ipv6)
+        await lab.node.exec(['ip6tables-restore', '--test', '--noflush'], { input: r.ipv6 });
     }
     for (const gen of [inpodNftRules, dedicatedNftRules]) {
       await lab.node.exec(['nft', '-c', '-f', '-'], { input: gen(o) });

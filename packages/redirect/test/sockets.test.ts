@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { closeSync, openSync } from 'node:fs';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,7 +17,11 @@ import {
 import { closeServer, fdCount, isRoot, linux, readAll, reportSkip } from './helpers.js';
 
 const privileged = linux && isRoot;
-reportSkip('sockets (privileged)', privileged, linux ? 'needs root for IP_TRANSPARENT/SO_MARK' : 'needs Linux');
+reportSkip(
+  'sockets (privileged)',
+  privileged,
+  linux ? 'needs root for IP_TRANSPARENT/SO_MARK' : 'needs Linux',
+);
 
 const servers: net.Server[] = [];
 const sockets: net.Socket[] = [];
@@ -57,7 +62,9 @@ describe.runIf(linux)('sockets (any user)', () => {
   });
 
   it('lets two SO_REUSEPORT listeners share a port, and refuses the second without it', async () => {
-    const first = await listenFd(createListenSocket({ host: '127.0.0.1', port: 0, reusePort: true }));
+    const first = await listenFd(
+      createListenSocket({ host: '127.0.0.1', port: 0, reusePort: true }),
+    );
     const { port } = first.address() as net.AddressInfo;
     const second = await listenFd(createListenSocket({ host: '127.0.0.1', port, reusePort: true }));
     expect((second.address() as net.AddressInfo).port).toBe(port);
@@ -107,7 +114,9 @@ describe.runIf(linux)('sockets (any user)', () => {
   it('connects an fd it created through Node and emits connect', async () => {
     const server = await listenFd(createListenSocket({ host: '127.0.0.1' }));
     const { port } = server.address() as net.AddressInfo;
-    const client = track(connectSocket({ host: '127.0.0.1', port, localAddress: '127.0.0.1', noDelay: true }));
+    const client = track(
+      connectSocket({ host: '127.0.0.1', port, localAddress: '127.0.0.1', noDelay: true }),
+    );
     await connected(client);
     expect(client.remotePort).toBe(port);
     expect(await readAll(client)).toBe(`127.0.0.1 ${client.localPort}`);
@@ -116,7 +125,9 @@ describe.runIf(linux)('sockets (any user)', () => {
   it('documents why connectSocket connects in the same tick: Node reads a wrapped unconnected fd and destroys it', async () => {
     const fd = createOutboundSocket({ family: 4 });
     const socket = track(new net.Socket({ fd }));
-    const err = await new Promise<NodeJS.ErrnoException>((resolve) => socket.once('error', resolve));
+    const err = await new Promise<NodeJS.ErrnoException>((resolve) =>
+      socket.once('error', resolve),
+    );
     expect(err.code).toBe('ENOTCONN');
     expect(socket.destroyed).toBe(true);
   });
@@ -158,14 +169,44 @@ describe.runIf(linux)('sockets (any user)', () => {
   });
 
   it('reports a closed fd as EBADF and a non-socket fd as ENOTSOCK', () => {
-    expect(() => originalDestination(987_654)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'getsockname' }));
-    expect(() => getMark(987_654)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'getsockopt', option: 'SO_MARK' }));
+    expect(() => originalDestination(987_654)).toThrow(
+      expect.objectContaining({ code: 'EBADF', syscall: 'getsockname' }),
+    );
+    expect(() => getMark(987_654)).toThrow(
+      expect.objectContaining({ code: 'EBADF', syscall: 'getsockopt', option: 'SO_MARK' }),
+    );
     const file = openSync('/dev/null', 'r');
     try {
-      expect(() => originalDestination(file)).toThrow(expect.objectContaining({ code: 'ENOTSOCK' }));
+      expect(() => originalDestination(file)).toThrow(
+        expect.objectContaining({ code: 'ENOTSOCK' }),
+      );
     } finally {
       closeSync(file);
     }
+  });
+
+  it('publishes mesh:redirect:socket-created for every socket it creates', async () => {
+    const seen: unknown[] = [];
+    const onCreated = (m: unknown) => seen.push(m);
+    subscribe('mesh:redirect:socket-created', onCreated);
+    try {
+      const server = await listenFd(createListenSocket({ host: '127.0.0.1' }));
+      const { port } = server.address() as net.AddressInfo;
+      const client = track(connectSocket({ host: '127.0.0.1', port }));
+      await readAll(client);
+    } finally {
+      unsubscribe('mesh:redirect:socket-created', onCreated);
+    }
+    expect(seen).toEqual([
+      { kind: 'listen', fd: expect.any(Number), host: '127.0.0.1', port: 0, netns: undefined },
+      {
+        kind: 'outbound',
+        fd: expect.any(Number),
+        host: undefined,
+        port: undefined,
+        netns: undefined,
+      },
+    ]);
   });
 
   it('opens a namespace by path and fails with ENOENT for a missing one', () => {
@@ -205,16 +246,27 @@ describe.runIf(privileged)('sockets (privileged)', () => {
 
   it('binds a transparent listener to an address this host does not have', async () => {
     // The listener accepts nothing here (no TPROXY), but the bind itself is what needs the option.
-    const server = await listenFd(createListenSocket({ host: '10.123.45.67', port: 0, transparent: true }));
+    const server = await listenFd(
+      createListenSocket({ host: '10.123.45.67', port: 0, transparent: true }),
+    );
     expect((server.address() as net.AddressInfo).address).toBe('10.123.45.67');
-    const server6 = await listenFd(createListenSocket({ host: 'fd00:dead::1', port: 0, transparent: true }));
+    const server6 = await listenFd(
+      createListenSocket({ host: 'fd00:dead::1', port: 0, transparent: true }),
+    );
     expect((server6.address() as net.AddressInfo).address).toBe('fd00:dead::1');
-    const freebound = await listenFd(createListenSocket({ host: '10.123.45.68', port: 0, freebind: true }));
+    const freebound = await listenFd(
+      createListenSocket({ host: '10.123.45.68', port: 0, freebind: true }),
+    );
     expect((freebound.address() as net.AddressInfo).address).toBe('10.123.45.68');
   });
 
   it('binds an outbound socket to a foreign source with IP_TRANSPARENT + IP_FREEBIND', () => {
-    const fd = createOutboundSocket({ localAddress: '10.123.45.67', transparent: true, freebind: true, mark: 0x539 });
+    const fd = createOutboundSocket({
+      localAddress: '10.123.45.67',
+      transparent: true,
+      freebind: true,
+      mark: 0x539,
+    });
     expect(getMark(fd)).toBe(0x539);
     const socket = new net.Socket({ fd });
     // Bound but not connected; connecting from the spoofed source is proved in capture.test.ts.

@@ -43,7 +43,10 @@ describe.runIf(ns.ok)('the namespace test kit', () => {
       const a = await lab.addPod();
       const b = await lab.addPod();
       expect([a.ip4, b.ip4, a.gateway4]).toEqual(['10.200.0.2', '10.200.0.3', '10.200.0.1']);
-      const server = b.spawn(process.execPath, ['-e', `require('net').createServer(c=>c.end('hi from b')).listen(7000,'${b.ip4}',()=>console.log('up'))`]);
+      const server = b.spawn(process.execPath, [
+        '-e',
+        `require('net').createServer(c=>c.end('hi from b')).listen(7000,'${b.ip4}',()=>console.log('up'))`,
+      ]);
       await new Promise((r) => server.stdout?.once('data', r));
       const reply = await a.run(async (host: string) => {
         const net = require('node:net') as typeof import('node:net');
@@ -90,7 +93,9 @@ describe.runIf(ns.ok)('the namespace test kit', () => {
         }),
       ).rejects.toMatchObject({ name: 'RangeError', message: 'inside' });
       const reason = new Error('gave up');
-      await expect(pod.run(() => new Promise(() => {}), undefined, { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      await expect(
+        pod.run(() => new Promise(() => {}), undefined, { signal: AbortSignal.abort(reason) }),
+      ).rejects.toBe(reason);
     } finally {
       await lab.destroy();
     }

@@ -12,13 +12,29 @@ const child = fileURLToPath(new URL('./fixtures/unprivileged-child.ts', import.m
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
 const ways = {
-  'root without CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN': ['setpriv', '--bounding-set', '-net_admin,-net_raw,-sys_admin', '--'],
+  'root without CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN': [
+    'setpriv',
+    '--bounding-set',
+    '-net_admin,-net_raw,-sys_admin',
+    '--',
+  ],
   nobody: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'],
 };
 
 async function runUnprivileged(prefix: string[], podPath: string) {
-  const [cmd, ...args] = [...prefix, process.execPath, '--conditions=@mesh/source', '--import', 'tsx', child, podPath];
-  const { stdout } = await promisify(execFile)(cmd as string, args, { cwd: repoRoot, timeout: 60_000 });
+  const [cmd, ...args] = [
+    ...prefix,
+    process.execPath,
+    '--conditions=@mesh/source',
+    '--import',
+    'tsx',
+    child,
+    podPath,
+  ];
+  const { stdout } = await promisify(execFile)(cmd as string, args, {
+    cwd: repoRoot,
+    timeout: 60_000,
+  });
   return JSON.parse(stdout);
 }
 
@@ -48,10 +64,20 @@ describe.runIf(ns.ok)('without privilege', () => {
   });
 
   for (const [how, prefix] of Object.entries(ways)) {
-    it(`every privileged call fails with EPERM and says what is missing (${how})`, { timeout: 90_000 }, async () => {
+    it(`every privileged call fails with EPERM and says what is missing (${how})`, {
+      timeout: 90_000,
+    }, async () => {
       const pod = await lab.addPod();
       const r = await runUnprivileged(prefix, pod.path);
-      expect(r.capabilities).toMatchObject({ supported: true, transparent: false, transparent6: false, mark: false, setns: false, freebind: true, reusePort: true });
+      expect(r.capabilities).toMatchObject({
+        supported: true,
+        transparent: false,
+        transparent6: false,
+        mark: false,
+        setns: false,
+        freebind: true,
+        reusePort: true,
+      });
       expect(r.capabilities.missing.join('\n')).toMatch(/CAP_NET_ADMIN.*EPERM/);
       const eperm = (syscall: string, option: string, hint: RegExp) => ({
         code: 'EPERM',
@@ -60,15 +86,26 @@ describe.runIf(ns.ok)('without privilege', () => {
         option,
         message: expect.stringMatching(hint),
       });
-      expect(r.transparentListener).toMatchObject(eperm('setsockopt', 'IP_TRANSPARENT', /IP_TRANSPARENT.*EPERM.*CAP_NET_ADMIN/));
-      expect(r.transparentListener6).toMatchObject(eperm('setsockopt', 'IPV6_TRANSPARENT', /CAP_NET_ADMIN/));
-      expect(r.markedListener).toMatchObject(eperm('setsockopt', 'SO_MARK', /SO_MARK.*CAP_NET_ADMIN/));
-      expect(r.spoofedOutbound).toMatchObject(eperm('setsockopt', 'IP_TRANSPARENT', /CAP_NET_ADMIN/));
+      expect(r.transparentListener).toMatchObject(
+        eperm('setsockopt', 'IP_TRANSPARENT', /IP_TRANSPARENT.*EPERM.*CAP_NET_ADMIN/),
+      );
+      expect(r.transparentListener6).toMatchObject(
+        eperm('setsockopt', 'IPV6_TRANSPARENT', /CAP_NET_ADMIN/),
+      );
+      expect(r.markedListener).toMatchObject(
+        eperm('setsockopt', 'SO_MARK', /SO_MARK.*CAP_NET_ADMIN/),
+      );
+      expect(r.spoofedOutbound).toMatchObject(
+        eperm('setsockopt', 'IP_TRANSPARENT', /CAP_NET_ADMIN/),
+      );
       expect(r.markedOutbound).toMatchObject(eperm('setsockopt', 'SO_MARK', /CAP_NET_ADMIN/));
       expect(r.setMark).toMatchObject(eperm('setsockopt', 'SO_MARK', /CAP_NET_ADMIN/));
       expect(r.netnsListener).toMatchObject(eperm('setns', 'CLONE_NEWNET', /CAP_SYS_ADMIN/));
       for (const key of ['apply', 'applyNft', 'remove']) {
-        expect(r[key], key).toMatchObject({ code: 'ERR_REDIRECT_RULES_FAILED', causeCode: 'EPERM' });
+        expect(r[key], key).toMatchObject({
+          code: 'ERR_REDIRECT_RULES_FAILED',
+          causeCode: 'EPERM',
+        });
         expect(r[key].message, key).toMatch(/Operation not permitted|Permission denied/);
       }
       expect(r.fdsLeaked).toBe(0);
@@ -77,7 +114,9 @@ describe.runIf(ns.ok)('without privilege', () => {
     });
   }
 
-  it('an unprivileged removal leaves rules applied by root intact, not half-removed', { timeout: 90_000 }, async () => {
+  it('an unprivileged removal leaves rules applied by root intact, not half-removed', {
+    timeout: 90_000,
+  }, async () => {
     const pod = await lab.addPod();
     await applyRedirect({ netns: pod.path });
     const applied = await ourState(pod);

@@ -50,7 +50,13 @@ describe('without the native addon (forced unsupported path)', () => {
   it('answers the capability probe with everything false instead of throwing', async () => {
     const m = await load();
     const caps = m.probeCapabilities();
-    expect(caps).toMatchObject({ supported: false, transparent: false, mark: false, setns: false, originalDestination: false });
+    expect(caps).toMatchObject({
+      supported: false,
+      transparent: false,
+      mark: false,
+      setns: false,
+      originalDestination: false,
+    });
     expect(caps.missing[0]).toMatch(/native addon unavailable/);
   });
 
@@ -62,6 +68,9 @@ describe('without the native addon (forced unsupported path)', () => {
   it('the test kit says why namespaced tests cannot run', async () => {
     await load();
     const kit = await import('../src/testing/index.js');
-    expect(kit.namespaceSupport()).toEqual({ ok: false, reason: expect.stringMatching(/addon is unavailable/) });
+    expect(kit.namespaceSupport()).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/addon is unavailable/),
+    });
   });
 });

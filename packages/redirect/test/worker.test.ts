@@ -30,8 +30,14 @@ describe.runIf(linux)('the addon in worker threads', () => {
         parentPort.postMessage({ supported: b.supported, port: server.address().port, netns: b.netnsId() });
       });
     `;
-    const data = { loader: createRequire(import.meta.url).resolve('node-gyp-build'), root: packageRoot };
-    const results = await Promise.all([inWorker<{ supported: boolean; port: number; netns: number }>(source, data), inWorker<{ supported: boolean; port: number; netns: number }>(source, data)]);
+    const data = {
+      loader: createRequire(import.meta.url).resolve('node-gyp-build'),
+      root: packageRoot,
+    };
+    const results = await Promise.all([
+      inWorker<{ supported: boolean; port: number; netns: number }>(source, data),
+      inWorker<{ supported: boolean; port: number; netns: number }>(source, data),
+    ]);
     for (const r of results) {
       expect(r.supported).toBe(true);
       expect(r.port).toBeGreaterThan(0);
@@ -40,21 +46,29 @@ describe.runIf(linux)('the addon in worker threads', () => {
     expect(results[0]?.port).not.toBe(results[1]?.port);
   });
 
-  it.runIf(ns.ok)('a worker of the test kit runs inside the pod namespace while the main thread stays home', async () => {
-    const lab = await createLab({ ipv6: false });
-    try {
-      const pod = await lab.addPod();
-      const home = netnsId();
-      const seen = await pod.run(async (podIp: string) => {
-        const { networkInterfaces } = await import('node:os');
-        const addrs = Object.values(networkInterfaces()).flat().map((a) => a?.address);
-        return { hasPodIp: addrs.includes(podIp), names: Object.keys(networkInterfaces()).sort() };
-      }, pod.ip4);
-      expect(seen).toEqual({ hasPodIp: true, names: ['eth0', 'lo'] });
-      expect(netnsId()).toBe(home);
-      expect(netnsId(pod.path)).not.toBe(home);
-    } finally {
-      await lab.destroy();
-    }
-  });
+  it.runIf(ns.ok)(
+    'a worker of the test kit runs inside the pod namespace while the main thread stays home',
+    async () => {
+      const lab = await createLab({ ipv6: false });
+      try {
+        const pod = await lab.addPod();
+        const home = netnsId();
+        const seen = await pod.run(async (podIp: string) => {
+          const { networkInterfaces } = await import('node:os');
+          const addrs = Object.values(networkInterfaces())
+            .flat()
+            .map((a) => a?.address);
+          return {
+            hasPodIp: addrs.includes(podIp),
+            names: Object.keys(networkInterfaces()).sort(),
+          };
+        }, pod.ip4);
+        expect(seen).toEqual({ hasPodIp: true, names: ['eth0', 'lo'] });
+        expect(netnsId()).toBe(home);
+        expect(netnsId(pod.path)).not.toBe(home);
+      } finally {
+        await lab.destroy();
+      }
+    },
+  );
 });

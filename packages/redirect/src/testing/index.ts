@@ -8,7 +8,7 @@ import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from 'node:
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { run as runCommand, type CommandResult } from '../exec.js';
+import { type CommandResult, run as runCommand } from '../exec.js';
 import { isSupported, loadError, packageRoot } from '../native.js';
 import { probeCapabilities } from '../sockets.js';
 
@@ -16,11 +16,15 @@ export const DEFAULT_PREFIX = 'mlab-';
 
 /** Whether namespaced tests can run here, and if not, why (print it when skipping). */
 export function namespaceSupport(): { ok: boolean; reason: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: `network namespaces need Linux, this is ${process.platform}` };
-  if (!isSupported) return { ok: false, reason: `the native addon is unavailable: ${loadError?.message}` };
-  if (process.getuid?.() !== 0) return { ok: false, reason: 'namespaced tests need root (CAP_NET_ADMIN + CAP_SYS_ADMIN)' };
+  if (process.platform !== 'linux')
+    return { ok: false, reason: `network namespaces need Linux, this is ${process.platform}` };
+  if (!isSupported)
+    return { ok: false, reason: `the native addon is unavailable: ${loadError?.message}` };
+  if (process.getuid?.() !== 0)
+    return { ok: false, reason: 'namespaced tests need root (CAP_NET_ADMIN + CAP_SYS_ADMIN)' };
   const caps = probeCapabilities();
-  if (!caps.setns || !caps.mark || !caps.transparent) return { ok: false, reason: `missing capabilities: ${caps.missing.join('; ')}` };
+  if (!caps.setns || !caps.mark || !caps.transparent)
+    return { ok: false, reason: `missing capabilities: ${caps.missing.join('; ')}` };
   for (const cmd of ['ip', 'nsenter']) {
     try {
       execFileSync(cmd, ['-V'], { stdio: 'ignore' });
@@ -84,13 +88,19 @@ export class Netns {
   }
 
   /** Runs a command inside the namespace and resolves with its output; rejects on a non-zero exit. */
-  exec(argv: string[], options: { input?: string; signal?: AbortSignal } = {}): Promise<CommandResult> {
+  exec(
+    argv: string[],
+    options: { input?: string; signal?: AbortSignal } = {},
+  ): Promise<CommandResult> {
     return runCommand(argv, { netns: this.path, ...options });
   }
 
   /** Spawns a long-running process inside the namespace; the lab kills it on destroy. */
   spawn(command: string, args: string[] = [], options: SpawnOptions = {}): ChildProcess {
-    const child = spawn('nsenter', [`--net=${this.path}`, '--', command, ...args], { stdio: 'pipe', ...options });
+    const child = spawn('nsenter', [`--net=${this.path}`, '--', command, ...args], {
+      stdio: 'pipe',
+      ...options,
+    });
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
@@ -103,14 +113,39 @@ export class Netns {
    * the result are structured-cloned.
    * The worker is terminated when `fn` settles, closing whatever it left open.
    */
-  run<A, R>(fn: (arg: A) => R | Promise<R>, arg?: A, options: RunOptions = {}): Promise<Awaited<R>> {
+  run<A, R>(
+    fn: (arg: A) => R | Promise<R>,
+    arg?: A,
+    options: RunOptions = {},
+  ): Promise<Awaited<R>> {
     return runInNetns(this.path, fn, arg, options);
   }
 
   /** Adds an address (CIDR) to a device here, `lo` by default. */
   async addAddress(cidr: string, dev = 'lo'): Promise<void> {
     const six = cidr.includes(':');
-    await this.exec(['ip', ...(six ? ['-6'] : []), 'addr', 'add', cidr, 'dev', dev, ...(six ? ['nodad'] : [])]);
+    await this.exec([
+      'ip',
+      ...(six ? ['-6'] : []),
+      'addr',
+      'add',
+      cidr,
+      'dev',
+      dev,
+      ...(six ? ['nodad'] : []),
+    ]);
+  }
+
+  /**
+   * Sets `net.*` sysctls of this namespace (written under /proc/sys by a shell that entered
+   * it, so procps need not be installed).
+   */
+  async sysctl(values: Record<string, string>): Promise<void> {
+    for (const [key, value] of Object.entries(values)) {
+      if (!/^net(\.[\w-]+)+$/.test(key) || !/^[\w.:-]*$/.test(value))
+        throw new Error(`bad sysctl ${key}=${value}`);
+      await this.exec(['sh', '-c', `echo '${value}' > /proc/sys/${key.replaceAll('.', '/')}`]);
+    }
   }
 
   killChildren(): void {
@@ -162,7 +197,9 @@ export function runInNetns<A, R>(
       finish(() => (m.ok ? resolve(m.value as Awaited<R>) : reject(m.error))),
     );
     worker.once('error', (err) => finish(() => reject(err)));
-    worker.once('exit', (code) => finish(() => reject(new Error(`netns worker exited with ${code} before answering`))));
+    worker.once('exit', (code) =>
+      finish(() => reject(new Error(`netns worker exited with ${code} before answering`))),
+    );
   });
 }
 
@@ -202,7 +239,7 @@ export interface LabOptions {
 /** Loopback up; no duplicate address detection, so IPv6 addresses (link-local too) work at once. */
 async function prepare(ns: Netns): Promise<void> {
   await ns.exec(['ip', 'link', 'set', 'lo', 'up']);
-  await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
+  await ns.sysctl({ 'net.ipv6.conf.all.accept_dad': '0', 'net.ipv6.conf.default.accept_dad': '0' });
 }
 
 /** veth carrier comes up asynchronously (linkwatch); packets sent before that are dropped. */
@@ -248,7 +285,8 @@ export class Lab {
 
   static async create(options: LabOptions = {}): Promise<Lab> {
     const prefix = options.prefix ?? DEFAULT_PREFIX;
-    if (!/^[a-z][a-z0-9-]{0,15}$/.test(prefix)) throw new Error('prefix must be a short lowercase name');
+    if (!/^[a-z][a-z0-9-]{0,15}$/.test(prefix))
+      throw new Error('prefix must be a short lowercase name');
     cleanupStaleNamespaces(prefix);
     const base = `${prefix}${process.pid}-${++labCounter}`;
     const node = new Netns(`${base}-node`);
@@ -258,12 +296,15 @@ export class Lab {
     try {
       await runCommand(['ip', 'netns', 'add', node.name], { signal: options.signal });
       await prepare(node);
-      await node.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-      if (lab.ipv6) await node.exec(['sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+      await node.sysctl({
+        'net.ipv4.ip_forward': '1',
+        ...(lab.ipv6 ? { 'net.ipv6.conf.all.forwarding': '1' } : {}),
+      });
       if (lab.bridge) {
         await node.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
         await node.exec(['ip', 'addr', 'add', '10.200.0.1/24', 'dev', 'br0']);
-        if (lab.ipv6) await node.exec(['ip', '-6', 'addr', 'add', 'fd00:200::1/64', 'dev', 'br0', 'nodad']);
+        if (lab.ipv6)
+          await node.exec(['ip', '-6', 'addr', 'add', 'fd00:200::1/64', 'dev', 'br0', 'nodad']);
         await node.exec(['ip', 'link', 'set', 'br0', 'up']);
       }
     } catch (err) {
@@ -279,10 +320,15 @@ export class Lab {
     const n = this.pods.length + 1;
     if (n > 250) throw new Error('at most 250 pods per lab');
     const label = options.name ?? `pod${n}`;
-    if (!/^[a-z0-9]{1,12}$/.test(label)) throw new Error('pod name must be 1-12 lowercase letters or digits');
+    if (!/^[a-z0-9]{1,12}$/.test(label))
+      throw new Error('pod name must be 1-12 lowercase letters or digits');
     const hostIface = `veth${n}`;
-    const [ip4, gw4, len4] = this.bridge ? [`10.200.0.${n + 1}`, '10.200.0.1', 24] : [`10.200.${n}.2`, `10.200.${n}.1`, 24];
-    const [ip6, gw6] = this.bridge ? [`fd00:200::${n + 1}`, 'fd00:200::1'] : [`fd00:200:${n}::2`, `fd00:200:${n}::1`];
+    const [ip4, gw4, len4] = this.bridge
+      ? [`10.200.0.${n + 1}`, '10.200.0.1', 24]
+      : [`10.200.${n}.2`, `10.200.${n}.1`, 24];
+    const [ip6, gw6] = this.bridge
+      ? [`fd00:200::${n + 1}`, 'fd00:200::1']
+      : [`fd00:200:${n}::2`, `fd00:200:${n}::1`];
     const pod = new Pod(
       `${this.prefix}-${label}`,
       n,
@@ -296,12 +342,25 @@ export class Lab {
     const node = this.node;
     await runCommand(['ip', 'netns', 'add', pod.name]);
     await prepare(pod);
-    await node.exec(['ip', 'link', 'add', hostIface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name]);
+    await node.exec([
+      'ip',
+      'link',
+      'add',
+      hostIface,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'eth0',
+      'netns',
+      pod.name,
+    ]);
     if (this.bridge) {
       await node.exec(['ip', 'link', 'set', hostIface, 'master', 'br0']);
     } else {
       await node.exec(['ip', 'addr', 'add', `${gw4}/${len4}`, 'dev', hostIface]);
-      if (this.ipv6) await node.exec(['ip', '-6', 'addr', 'add', `${gw6}/64`, 'dev', hostIface, 'nodad']);
+      if (this.ipv6)
+        await node.exec(['ip', '-6', 'addr', 'add', `${gw6}/64`, 'dev', hostIface, 'nodad']);
     }
     await node.exec(['ip', 'link', 'set', hostIface, 'up']);
     await pod.exec(['ip', 'addr', 'add', `${ip4}/${len4}`, 'dev', 'eth0']);
