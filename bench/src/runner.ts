@@ -127,9 +127,9 @@ export function methodLines(quick: boolean): string[] {
     'Every figure is measured beside its baselines in the same run and the same minute (paths run in turn for each figure); read the ratios, not the absolute numbers: the machine is shared and noisy.',
     'Traffic only on loopback (127.0.0.0/8) or inside network namespaces a scenario creates.',
     `Load generator and servers are separate Node processes ("agents"); proxies are separate processes; everything shares the machine's CPUs.`,
-    `Bulk: 1 and 8 TCP connections writing 256 KiB chunks for ${z.bulkMs} ms to a sink that confirms the byte count (nothing lost); Gb/s = 10^9 payload bits/s. iperf3 (-P 1 / -P 8) runs beside it where a plain TCP client fits.`,
+    `Bulk: ${z.repeats > 1 ? `median of ${z.repeats} runs, each ` : ''}1 or 8 TCP connections writing 256 KiB chunks for ${z.bulkMs} ms to a sink that confirms the byte count (nothing lost); Gb/s = 10^9 payload bits/s. iperf3 (-P 1 / -P 8) runs beside it where a plain TCP client fits.`,
     `Latency: 1 KiB request/response to an echo server, ${z.fixedRate} req/s over ${z.fixedConnections} connections for ${z.fixedMs} ms (Istio's 1 kB at 1000 rps shape; late requests timed from when they were due), and saturated with ${z.saturateConnections} closed-loop connections for ${z.saturateMs} ms. Percentiles are exact (sorted samples); the figure value is p50.`,
-    `New connections: ${z.connRateConcurrency} workers each open a TCP connection, echo 1 byte, close, for ${z.connRateMs} ms.`,
+    `New connections: ${z.repeats > 1 ? `median of ${z.repeats} runs, each ` : ''}${z.connRateConcurrency} workers each opening a TCP connection, echoing 1 byte, closing, for ${z.connRateMs} ms.`,
     'CPU: utime+stime of the proxy processes from /proc/<pid>/stat over the bulk runs (per GB) and the fixed-rate run (per 1,000 requests). Memory: VmHWM (peak RSS, reset via clear_refs) over the bulk runs; RSS per idle connection = ΔVmRSS of the proxies with N idle connections open (each proved by a 1-byte echo), divided by N.',
     `N idle connections: ${z.idleTunnels}.`,
   ];

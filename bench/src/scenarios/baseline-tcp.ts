@@ -5,7 +5,7 @@
  */
 
 import { Agent } from '../lib/agent.js';
-import { createTestPki } from '../lib/certs.js';
+import { createClientServerPki } from '../lib/certs.js';
 import { iperf3Figures } from '../lib/iperf3-figures.js';
 import { stunnelPath } from '../lib/stunnel.js';
 import { comparePaths, directPath } from '../lib/suite.js';
@@ -18,22 +18,10 @@ const scenario: Scenario = {
   kind: 'e2e',
   requires: { commands: ['stunnel4', 'openssl', 'iperf3'] },
   async run(ctx) {
-    const pki = await createTestPki({
-      dir: `${ctx.tmpDir}/pki`,
-      identities: {
-        client: 'spiffe://cluster.local/ns/bench/sa/client',
-        server: 'spiffe://cluster.local/ns/bench/sa/server',
-      },
-      signal: ctx.signal,
-    });
-    const tls = (name: 'client' | 'server') => ({
-      certPath: pki.leaves[name]!.certPath,
-      keyPath: pki.leaves[name]!.keyPath,
-      caPath: pki.caPath,
-    });
+    const pki = await createClientServerPki(`${ctx.tmpDir}/pki`, ctx.signal);
     const paths = [
       directPath(),
-      stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
+      stunnelPath({ client: pki.files('client'), server: pki.files('server'), dir: ctx.tmpDir }),
     ];
     const serverAgent = await Agent.start({ name: 'server agent', signal: ctx.signal });
     const clientAgent = await Agent.start({ name: 'client agent', signal: ctx.signal });

@@ -6,7 +6,7 @@
  */
 
 import { Agent } from '../lib/agent.js';
-import { createTestPki } from '../lib/certs.js';
+import { createClientServerPki } from '../lib/certs.js';
 import { iperf3Figures } from '../lib/iperf3-figures.js';
 import { stunnelPath } from '../lib/stunnel.js';
 import { comparePaths, directPath } from '../lib/suite.js';
@@ -30,19 +30,7 @@ const scenario: Scenario = {
     const entry = findZtunnelEntry()!;
     const { clientIp, serverIp } = loopbackNodes();
     const caDir = `${ctx.tmpDir}/ca`;
-    const pki = await createTestPki({
-      dir: caDir,
-      identities: {
-        client: 'spiffe://cluster.local/ns/bench/sa/client',
-        server: 'spiffe://cluster.local/ns/bench/sa/server',
-      },
-      signal: ctx.signal,
-    });
-    const tls = (name: 'client' | 'server') => ({
-      certPath: pki.leaves[name]!.certPath,
-      keyPath: pki.leaves[name]!.keyPath,
-      caPath: pki.caPath,
-    });
+    const pki = await createClientServerPki(caDir, ctx.signal);
     const pair = await startZtunnelPair({
       entry,
       dir: ctx.tmpDir,
@@ -57,7 +45,7 @@ const scenario: Scenario = {
     try {
       const paths = [
         directPath(clientIp),
-        stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
+        stunnelPath({ client: pki.files('client'), server: pki.files('server'), dir: ctx.tmpDir }),
         ztunnelPath(pair),
       ];
       const { measurements, notes } = await comparePaths(ctx, {
