@@ -1,8 +1,8 @@
+import type { Authorization } from '@mesh/l4-rbac';
 import {
   ADDRESS_TYPE_URL,
   type Address,
   AUTHORIZATION_TYPE_URL,
-  type Authorization,
   type ResourceChange,
 } from '@mesh/xds-client';
 

@@ -74,7 +74,10 @@ const untilPrinted = (count: number) =>
     if (printed >= count) resolve();
     else printedWaiters.push({ count, resolve });
   });
-const heldTypes = [addressType, authorizationType].filter((t) => client.snapshot(t).size > 0);
+const heldTypes = [
+  client.snapshot(addressType).size,
+  client.snapshot(authorizationType).size,
+].filter((size) => size > 0);
 const watching = (async () => {
   for await (const change of client.watch({ signal: stop.signal })) {
     for (const line of formatChange(change)) console.log(line);

@@ -1,8 +1,9 @@
 // The mesh the built-in fake control plane serves, and the changes it plays, so the example
 // shows every kind of change without a cluster.
+
+import type { Authorization } from '@mesh/l4-rbac';
 import {
   type Address,
-  type Authorization,
   addressType,
   authorizationType,
   type Service,
