@@ -161,8 +161,9 @@ interface Side {
   zone?: string;
 }
 
-function wdsSide(w: LabelWorkload): Side {
+function wdsSide(w: LabelWorkload, principal: string | undefined): Side {
   return {
+    principal,
     workload: w.workloadName,
     service: w.canonicalName,
     revision: w.canonicalRevision,
@@ -220,11 +221,11 @@ export function trafficLabels(c: ConnectionOpen, flag: ResponseFlag = '-'): Traf
   if (c.source) {
     // WDS data wins field by field, but never supplies source_principal: only a verified
     // TLS identity may.
-    src = { ...wdsSide(c.source), principal: src.principal };
+    src = wdsSide(c.source, src.principal);
     locality = true;
   }
   if (c.destination) {
-    dst = { ...wdsSide(c.destination), principal: workloadIdentity(c.destination) };
+    dst = wdsSide(c.destination, workloadIdentity(c.destination));
     locality = true;
   }
   if (c.derivedDestination) {

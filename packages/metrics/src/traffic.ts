@@ -106,17 +106,53 @@ export class Series {
   flagged: Map<ResponseFlag, Series> | undefined;
   constructor(
     readonly labels: TrafficLabels,
-    readonly key: string,
+    /** Interned id of each label value (0 = label absent), in TRAFFIC_LABEL_NAMES order. */
+    readonly ids: readonly number[],
   ) {}
 }
 
 const RESPONSE_FLAG_SET: ReadonlySet<string> = new Set(RESPONSE_FLAGS);
-const FLAG_POSITION = TRAFFIC_LABEL_NAMES.indexOf('response_flags');
+const LABEL_COUNT = TRAFFIC_LABEL_NAMES.length;
 
-function seriesKey(labels: TrafficLabels): string {
-  let key = '';
-  for (const name of TRAFFIC_LABEL_NAMES) key += `${labels[name] ?? '\u0001'}\u0000`;
-  return key;
+/**
+ * The label values in TRAFFIC_LABEL_NAMES order. Spelled out so every read is a monomorphic
+ * property load: this runs once per connection and a keyed loop was the costliest part.
+ */
+function labelValues(l: TrafficLabels): (string | undefined)[] {
+  return [
+    l.reporter,
+    l.source_workload,
+    l.source_canonical_service,
+    l.source_canonical_revision,
+    l.source_workload_namespace,
+    l.source_principal,
+    l.source_app,
+    l.source_version,
+    l.source_cluster,
+    l.destination_service,
+    l.destination_service_namespace,
+    l.destination_service_name,
+    l.destination_workload,
+    l.destination_canonical_service,
+    l.destination_canonical_revision,
+    l.destination_workload_namespace,
+    l.destination_principal,
+    l.destination_app,
+    l.destination_version,
+    l.destination_cluster,
+    l.request_protocol,
+    l.response_flags,
+    l.connection_security_policy,
+    l.source_region,
+    l.source_zone,
+    l.destination_region,
+    l.destination_zone,
+  ];
+}
+
+function sameIds(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < LABEL_COUNT; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -124,19 +160,44 @@ function seriesKey(labels: TrafficLabels): string {
  * series, series with pending increments, open connections, and log publishing.
  */
 export class Ledger {
-  readonly series = new Map<string, Series>();
+  /**
+   * Series by a hash of their interned label ids. Label values are mostly the same string
+   * objects connection after connection (workload fields, constants), whose hashes V8 keeps,
+   * so resolving a label set costs no string building or hashing of a long key.
+   */
+  readonly #buckets = new Map<number, Series[]>();
+  readonly #intern = new Map<string, number>();
   dirty: Series[] = [];
   readonly open = new Set<RecordedConnection>();
 
   constructor(private readonly events: EventEmitter<TrafficMetricsEvents>) {}
 
   seriesFor(labels: TrafficLabels): Series {
-    const key = seriesKey(labels);
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = new Series(labels, key);
-      this.series.set(key, series);
+    const values = labelValues(labels);
+    const ids: number[] = [];
+    const intern = this.#intern;
+    let hash = 0;
+    for (let i = 0; i < LABEL_COUNT; i++) {
+      const value = values[i];
+      let id = 0;
+      if (value !== undefined) {
+        id = intern.get(value) ?? 0;
+        if (id === 0) {
+          id = intern.size + 1;
+          intern.set(value, id);
+        }
+      }
+      ids.push(id);
+      hash = (Math.imul(hash, 31) + id) | 0;
     }
+    let bucket = this.#buckets.get(hash);
+    if (bucket === undefined) {
+      bucket = [];
+      this.#buckets.set(hash, bucket);
+    }
+    for (const series of bucket) if (sameIds(series.ids, ids)) return series;
+    const series = new Series(labels, ids);
+    bucket.push(series);
     return series;
   }
 
@@ -153,12 +214,7 @@ export class Ledger {
     base.flagged ??= new Map();
     let series = base.flagged.get(flag);
     if (series === undefined) {
-      const labels = { ...base.labels, response_flags: flag } as TrafficLabels;
-      const parts = base.key.split('\u0000');
-      parts[FLAG_POSITION] = flag;
-      const key = parts.join('\u0000');
-      series = this.series.get(key) ?? new Series(labels, key);
-      this.series.set(key, series);
+      series = this.seriesFor({ ...base.labels, response_flags: flag });
       base.flagged.set(flag, series);
     }
     return series;

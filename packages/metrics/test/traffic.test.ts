@@ -123,6 +123,29 @@ describe('RecordedConnection', () => {
     expect(metrics.openConnections).toBe(0);
   });
 
+  it('keeps one series per distinct label set, with or without locality labels', async () => {
+    const registry = new Registry();
+    const metrics = new TrafficMetrics({ registry });
+    const toSleep = outboundConnection({ source: sleep, destination: sleep, protocol: 'hbone' });
+    const bare = { reporter: 'destination', connectionSecurityPolicy: 'unknown' } as const;
+    for (const [input, n] of [
+      [outbound, 3],
+      [toSleep, 2],
+      [bare, 1],
+    ] as const) {
+      for (let i = 0; i < n; i++) metrics.open(input, addrs).addRequestBytes(10);
+    }
+    const opened = await samples(registry, OPENED);
+    expect(opened).toHaveLength(3);
+    const byWorkload = Object.fromEntries(
+      opened.map((s) => [s.labels.destination_workload, s.value]),
+    );
+    expect(byWorkload).toEqual({ 'echo-v2': 3, sleep: 2, unknown: 1 });
+    const bareSample = opened.find((s) => s.labels.destination_workload === 'unknown');
+    expect(bareSample?.labels).not.toHaveProperty('source_region');
+    expect(await total(registry, RECEIVED, { destination_workload: 'sleep' })).toBe(20);
+  });
+
   it('reports bytes of a long-lived connection at every collect while it stays open', async () => {
     const registry = new Registry();
     const metrics = new TrafficMetrics({ registry });
