@@ -115,6 +115,20 @@ static bool arg_int(napi_env env, napi_value v, int64_t* out) {
   return napi_get_value_int64(env, v, out) == napi_ok;
 }
 
+// Reads the single fd argument of a call; false (with a TypeError pending) when it is not one.
+static bool fd_arg(napi_env env, napi_callback_info info, int* fd) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t n;
+  if (argc < 1 || !arg_int(env, argv[0], &n)) {
+    throw_type(env, "fd must be a number");
+    return false;
+  }
+  *fd = (int)n;
+  return true;
+}
+
 static bool make_sockaddr(int family, const char* address, int port, struct sockaddr_storage* ss,
                           socklen_t* len) {
   memset(ss, 0, sizeof *ss);
@@ -376,16 +390,13 @@ static napi_value CreateSocket(napi_env env, napi_callback_info info) {
 
 // originalDestination(fd) -> {address, port, family, source: 'conntrack' | 'local'}
 static napi_value OriginalDestination(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int64_t fd;
-  if (argc < 1 || !arg_int(env, argv[0], &fd)) return throw_type(env, "fd must be a number");
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
 
   struct sockaddr_storage local;
   socklen_t len = sizeof local;
   memset(&local, 0, sizeof local);
-  if (getsockname((int)fd, (struct sockaddr*)&local, &len) != 0) {
+  if (getsockname(fd, (struct sockaddr*)&local, &len) != 0) {
     return throw_sys(env, errno, "getsockname", NULL);
   }
   if (local.ss_family != AF_INET && local.ss_family != AF_INET6) {
@@ -402,11 +413,11 @@ static napi_value OriginalDestination(napi_env env, napi_callback_info info) {
     // A dual-stack socket accepting IPv4 still has an IPv4 conntrack entry.
     socklen_t olen = sizeof(struct sockaddr_in);
     option = "SO_ORIGINAL_DST";
-    rc = getsockopt((int)fd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen);
+    rc = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &orig, &olen);
   } else {
     socklen_t olen = sizeof(struct sockaddr_in6);
     option = "IP6T_SO_ORIGINAL_DST";
-    rc = getsockopt((int)fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &orig, &olen);
+    rc = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &orig, &olen);
   }
   const char* source = "conntrack";
   if (rc != 0) {
@@ -431,20 +442,17 @@ static napi_value SetMark(napi_env env, napi_callback_info info) {
   if (argc < 2 || !arg_int(env, argv[0], &fd) || !arg_int(env, argv[1], &mark)) {
     return throw_type(env, "setMark(fd, mark)");
   }
-  int e = set_int_opt((int)fd, SOL_SOCKET, SO_MARK, (int)(uint32_t)mark);
+  int e = set_int_opt(fd, SOL_SOCKET, SO_MARK, (int)(uint32_t)mark);
   if (e != 0) return throw_sys(env, e, "setsockopt", "SO_MARK");
   return NULL;
 }
 
 static napi_value GetMark(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int64_t fd;
-  if (argc < 1 || !arg_int(env, argv[0], &fd)) return throw_type(env, "fd must be a number");
+  int fd;
+  if (!fd_arg(env, info, &fd)) return NULL;
   uint32_t mark = 0;
   socklen_t len = sizeof mark;
-  if (getsockopt((int)fd, SOL_SOCKET, SO_MARK, &mark, &len) != 0) {
+  if (getsockopt(fd, SOL_SOCKET, SO_MARK, &mark, &len) != 0) {
     return throw_sys(env, errno, "getsockopt", "SO_MARK");
   }
   napi_value out;

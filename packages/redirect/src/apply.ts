@@ -181,8 +181,10 @@ interface IpRule {
   priority?: number;
   table?: string;
   fwmark?: string;
+  fwmask?: string;
 }
 
+/** Whether our fwmark rule (same priority, mark, mask and table) is installed. */
 async function hasRule(
   f: Family,
   o: Required<RuleOptions>,
@@ -190,7 +192,14 @@ async function hasRule(
 ): Promise<boolean> {
   const { stdout } = await run(['ip', '-j', `-${f}`, 'rule', 'show'], target);
   const rules = JSON.parse(stdout || '[]') as IpRule[];
-  return rules.some((r) => r.priority === o.rulePriority && r.table === String(o.routeTable));
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  return rules.some(
+    (r) =>
+      r.priority === o.rulePriority &&
+      r.table === String(o.routeTable) &&
+      r.fwmark === hex(o.tproxyMark) &&
+      (r.fwmask ?? '0xffffffff') === hex(o.markMask),
+  );
 }
 
 const gone = /No such file or directory|No such process|Cannot find|does not exist/i;

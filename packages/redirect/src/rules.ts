@@ -226,30 +226,18 @@ function nftBase(
   const out = [`table inet ${table} {`];
   const prio = { filter: '0', nat: '-100', mangle: '-150', raw: '-300' }[kind];
   const type = kind === 'nat' ? 'nat' : 'filter';
-  if (hooks.prerouting) {
-    out.push(
-      '  chain prerouting {',
-      `    type ${type} hook prerouting priority ${prio}; policy accept;`,
-      '    jump istio-prerouting',
-      '  }',
-      '  chain istio-prerouting {',
-      ...hooks.prerouting.map((r) => `    ${r}`),
-      '  }',
-    );
-  }
-  if (hooks.output) {
-    // mangle output is a `route` chain so a restored mark triggers a new routing decision.
-    const outType = kind === 'mangle' ? 'route' : type;
-    out.push(
-      '  chain output {',
-      `    type ${outType} hook output priority ${prio}; policy accept;`,
-      '    jump istio-output',
-      '  }',
-      '  chain istio-output {',
-      ...hooks.output.map((r) => `    ${r}`),
-      '  }',
-    );
-  }
+  const hook = (name: 'prerouting' | 'output', chainType: string, rules: string[]) => [
+    `  chain ${name} {`,
+    `    type ${chainType} hook ${name} priority ${prio}; policy accept;`,
+    `    jump istio-${name}`,
+    '  }',
+    `  chain istio-${name} {`,
+    ...rules.map((r) => `    ${r}`),
+    '  }',
+  ];
+  if (hooks.prerouting) out.push(...hook('prerouting', type, hooks.prerouting));
+  // mangle output is a `route` chain so a restored mark triggers a new routing decision.
+  if (hooks.output) out.push(...hook('output', kind === 'mangle' ? 'route' : type, hooks.output));
   out.push('}');
   return out;
 }

@@ -33,7 +33,7 @@ export interface ListenSocketOptions extends SocketOptionsBeforeBind {
 }
 
 export interface OutboundSocketOptions extends SocketOptionsBeforeBind {
-  /** Source address to bind; with `transparent` it may be foreign (the original client's IP). Default: none, the kernel picks at connect. */
+  /** Source address to bind; with `transparent` it may be foreign (the original client's IP). v4-mapped IPv6 (`::ffff:1.2.3.4`) counts as IPv4. Default: none, the kernel picks at connect. */
   localAddress?: string;
   /** Source port. Default 0; with 0 the port is picked at connect time (IP_BIND_ADDRESS_NO_PORT). */
   localPort?: number;
@@ -42,7 +42,7 @@ export interface OutboundSocketOptions extends SocketOptionsBeforeBind {
 }
 
 export interface ConnectOptions extends Omit<OutboundSocketOptions, 'family'> {
-  /** Destination IP literal (no DNS: the socket must be connected in the same tick it is wrapped). */
+  /** Destination IP literal (no DNS: the socket must be connected in the same tick it is wrapped); v4-mapped counts as IPv4. */
   host: string;
   port: number;
   /** Socket options Node applies after wrapping the fd. */
@@ -56,7 +56,7 @@ export interface OriginalDestination {
   address: string;
   port: number;
   family: 'IPv4' | 'IPv6';
-  /** `conntrack`: recovered with SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST (REDIRECT/DNAT). `local`: no NAT entry, so the local address is the destination (TPROXY, or not redirected at all). */
+  /** `conntrack`: recovered with SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST (REDIRECT/DNAT; for TPROXY or un-NATed traffic the same as the local address). `local`: no conntrack entry (untracked, or conntrack not loaded), so the local address is the answer. */
   source: 'conntrack' | 'local';
 }
 
@@ -92,6 +92,14 @@ function checkFd(fd: unknown): number {
     throw invalid(`fd must be a non-negative integer, got ${String(fd)}`);
   }
   return fd as number;
+}
+
+/**
+ * `::ffff:a.b.c.d` (how a dual-stack listener reports IPv4 peers) as plain IPv4, so an
+ * accepted socket's `remoteAddress` can be used as a source or destination directly.
+ */
+function unmap(address: string): string {
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
 }
 
 function familyOf(name: string, address: string): 4 | 6 {
@@ -151,8 +159,9 @@ export function createOutboundSocket(options: OutboundSocketOptions = {}): numbe
   if (spec.family !== 4 && spec.family !== 6)
     throw invalid(`family must be 4 or 6, got ${String(spec.family)}`);
   if (options.localAddress !== undefined) {
-    spec.family = familyOf('localAddress', options.localAddress);
-    spec.address = options.localAddress;
+    const local = unmap(options.localAddress);
+    spec.family = familyOf('localAddress', local);
+    spec.address = local;
     spec.port = checkPort('localPort', options.localPort ?? 0);
   } else if (options.localPort !== undefined) {
     throw invalid('localPort needs localAddress');
@@ -175,12 +184,13 @@ export function createOutboundSocket(options: OutboundSocketOptions = {}): numbe
  * a `net.Socket` that emits `connect` (or `error`) like one from `net.connect()`.
  */
 export function connectSocket(options: ConnectOptions): net.Socket {
-  const family = familyOf('host', options.host);
+  const host = unmap(options.host);
+  const family = familyOf('host', host);
   const port = checkPort('port', options.port);
   if (port === 0) throw invalid('port must not be 0 for a connection');
   if (
     options.localAddress !== undefined &&
-    familyOf('localAddress', options.localAddress) !== family
+    familyOf('localAddress', unmap(options.localAddress)) !== family
   ) {
     throw invalid('localAddress and host must be of the same address family');
   }
@@ -194,7 +204,7 @@ export function connectSocket(options: ConnectOptions): net.Socket {
     throw err;
   }
   // Same tick, IP literal: see createOutboundSocket.
-  socket.connect({ host: options.host, port, family });
+  socket.connect({ host, port, family });
   if (noDelay !== undefined) socket.setNoDelay(noDelay);
   if (keepAlive) socket.setKeepAlive(true, keepAliveInitialDelay ?? 0);
   return socket;
@@ -270,7 +280,8 @@ function resolveFd(target: net.Socket | net.Server | number): number {
 /**
  * Where an accepted connection was going before REDIRECT/DNAT: SO_ORIGINAL_DST for IPv4
  * (also on a dual-stack socket), IP6T_SO_ORIGINAL_DST for IPv6, and the local address when
- * there is no NAT entry (TPROXY). v4-mapped addresses are reported as plain IPv4.
+ * there is no conntrack entry (TPROXY already leaves the destination in place). v4-mapped
+ * addresses are reported as plain IPv4.
  */
 export function originalDestination(socket: net.Socket | number): OriginalDestination {
   const fd = resolveFd(socket);

@@ -1,4 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { closeSync, openSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { applyRedirect, RedirectError, removeRedirect } from '../src/index.js';
 import { createLab, type Lab, type Pod } from '../src/testing/index.js';
@@ -172,6 +173,18 @@ describe.runIf(ns.ok)('applying and removing rules in a namespace', () => {
     // With IPv6 off in the rules too, the same namespace takes the set.
     await applyRedirect({ netns: bare.path, ipv6: false });
     expect((await snapshot(bare)).iptables).toContain('ISTIO_OUTPUT');
+  });
+
+  it('accepts the namespace as an open fd, as ZDS hands it over', async () => {
+    const fd = openSync(pod.path, 'r');
+    try {
+      await applyRedirect({ netns: fd, backend: 'nftables' });
+      expect((await snapshot(pod)).nftTables).toContain('table inet istio-ambient-nat');
+      await removeRedirect({ netns: fd });
+      expect((await snapshot(pod)).nftTables).not.toContain('table inet istio-ambient-nat');
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('an aborted apply rejects with the abort reason and leaves nothing', async () => {

@@ -181,16 +181,17 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
   const upstreamErrors: Error[] = [];
 
   beforeAll(async () => {
-    lab = await createLab({ ipv6: false });
+    lab = await createLab({ ipv6: true });
     pod = await lab.addPod();
-    await applyRedirect({ netns: pod.path, backend: 'iptables', ipv6: false });
+    await applyRedirect({ netns: pod.path, backend: 'iptables' });
     // The application in the pod reports the peer it sees.
-    app = await createTransparentServer({ netns: pod.path, host: '0.0.0.0', port: 8080 }, (c) =>
-      c.end(`app saw ${c.remoteAddress}:${c.remotePort}`),
+    app = await createTransparentServer({ netns: pod.path, host: '::', port: 8080 }, (c) =>
+      c.end(`app saw ${c.remoteAddress?.replace(/^::ffff:/, '')} ${c.remotePort}`),
     );
-    // ztunnel's inbound plaintext listener: dial the app from the client's own address.
+    // ztunnel's inbound plaintext listener: dial the app from the client's own address
+    // (remoteAddress is v4-mapped for IPv4 clients on this dual-stack socket).
     inbound = await createTransparentServer(
-      { netns: pod.path, host: '0.0.0.0', port: 15006, transparent: true },
+      { netns: pod.path, host: '::', port: 15006, transparent: true },
       (client) => {
         const dst = originalDestination(client);
         const server = connectSocket({
@@ -214,9 +215,9 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
     await lab?.destroy();
   });
 
-  async function restoreMarkPackets(): Promise<number> {
+  async function restoreMarkPackets(cmd: 'iptables' | 'ip6tables'): Promise<number> {
     const { stdout } = await pod.exec([
-      'iptables',
+      cmd,
       '-t',
       'mangle',
       '-L',
@@ -229,21 +230,30 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
     return Number(line?.trim().split(/\s+/)[0]);
   }
 
-  it('the app sees the original client IP and its replies return through mark 0x111 and table 100', async () => {
-    const before = await restoreMarkPackets();
-    const client = connectSocket({ netns: lab.node.path, host: pod.ip4, port: 8080 });
-    const connectedFrom = new Promise<string>((r) =>
-      client.once('connect', () => r(`${client.localAddress}:${client.localPort}`)),
+  async function callApp(host: string): Promise<{ reply: string; from: string }> {
+    const client = connectSocket({ netns: lab.node.path, host, port: 8080 });
+    const from = new Promise<string>((r) =>
+      client.once('connect', () => r(`${client.localAddress} ${client.localPort}`)),
     );
     const reply = await readAll(client);
-    const from = await connectedFrom;
-    expect(from.startsWith(`${pod.gateway4}:`)).toBe(true);
-    // The app saw the node-side client's address, not the proxy's (a pod address) ...
-    expect(reply).toMatch(new RegExp(`^app saw ${pod.gateway4.replaceAll('.', '\\.')}:\\d+$`));
-    // ... and its replies were marked from the connmark (the rule counted packets).
-    expect(await restoreMarkPackets()).toBeGreaterThan(before);
-    expect(upstreamErrors).toEqual([]);
-  });
+    return { reply, from: await from };
+  }
+
+  for (const family of [4, 6] as const) {
+    it(`the app sees the original client IP and its replies return through mark 0x111 and table 100 (IPv${family})`, async () => {
+      const cmd = family === 4 ? 'iptables' : 'ip6tables';
+      const before = await restoreMarkPackets(cmd);
+      const { reply, from } = await callApp(family === 4 ? pod.ip4 : (pod.ip6 as string));
+      // The client is the node side of the pod's link; the app saw exactly that address and
+      // port, not the proxy's own (a pod address).
+      expect(from.split(' ')[0]).toBe(family === 4 ? pod.gateway4 : pod.gateway6);
+      // Only the address is preserved; the proxy's dial takes a fresh source port.
+      expect(reply).toMatch(new RegExp(`^app saw ${from.split(' ')[0]} \\d+$`));
+      // ... and its replies were marked from the connmark (the rule counted packets).
+      expect(await restoreMarkPackets(cmd)).toBeGreaterThan(before);
+      expect(upstreamErrors).toEqual([]);
+    });
+  }
 
   it('without the table-100 route the replies leave the pod and the spoofed connection never completes', async () => {
     await pod.exec(['ip', 'route', 'del', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '100']);
@@ -259,12 +269,87 @@ describe.runIf(ns.ok)('source-IP preservation on the inbound path', () => {
       client.destroy();
       expect(outcome).not.toMatch(/app saw/);
     } finally {
-      await applyRedirect({ netns: pod.path, backend: 'iptables', ipv6: false });
+      await applyRedirect({ netns: pod.path, backend: 'iptables' });
     }
     // Restored: works again.
-    expect(
-      await readAll(connectSocket({ netns: lab.node.path, host: pod.ip4, port: 8080 })),
-    ).toMatch(/^app saw /);
+    expect((await callApp(pod.ip4)).reply).toMatch(/^app saw /);
+  });
+});
+
+describe.runIf(ns.ok)('TPROXY interception', () => {
+  let lab: Lab;
+  let pod: Pod;
+  let proxy: net.Server;
+  const seen: OriginalDestination[] = [];
+
+  beforeAll(async () => {
+    lab = await createLab({ ipv6: false });
+    pod = await lab.addPod();
+    // Traffic for 10.202.0.0/24 is routed into the pod, where TPROXY hands it to a transparent
+    // listener without rewriting the destination; the policy route makes it local.
+    await lab.node.exec(['ip', 'route', 'add', '10.202.0.0/24', 'via', pod.ip4]);
+    await applyRedirect({ netns: pod.path, mode: 'dedicated', routing: true, ipv6: false });
+    await pod.exec([
+      'iptables',
+      '-t',
+      'mangle',
+      '-A',
+      'PREROUTING',
+      '-p',
+      'tcp',
+      '-d',
+      '10.202.0.0/24',
+      '-j',
+      'TPROXY',
+      '--on-port',
+      '15009',
+      '--tproxy-mark',
+      '0x111/0xfff',
+    ]);
+    proxy = await createTransparentServer(
+      { netns: pod.path, host: '0.0.0.0', port: 15009, transparent: true },
+      (c) => {
+        seen.push(originalDestination(c));
+        c.end('intercepted');
+      },
+    );
+  });
+
+  afterAll(async () => {
+    await closeServer(proxy);
+    await lab?.destroy();
+  });
+
+  it('reports the intercepted destination, from conntrack or, when untracked, from the local address', async () => {
+    // Port 9091 bypasses conntrack, so only the local-address fallback can answer. Both
+    // directions: an untracked reply would look like a new connection to nat OUTPUT.
+    const notrack = (chain: string, match: string) =>
+      pod.exec([
+        'iptables',
+        '-t',
+        'raw',
+        '-A',
+        chain,
+        '-p',
+        'tcp',
+        match,
+        '9091',
+        '-j',
+        'CT',
+        '--notrack',
+      ]);
+    await notrack('PREROUTING', '--dport');
+    await notrack('OUTPUT', '--sport');
+    for (const port of [9090, 9091]) {
+      const reply = await readAll(
+        connectSocket({ netns: lab.node.path, host: '10.202.0.9', port }),
+      );
+      expect(reply).toBe('intercepted');
+    }
+    expect(seen).toEqual([
+      { address: '10.202.0.9', port: 9090, family: 'IPv4', source: 'conntrack' },
+      { address: '10.202.0.9', port: 9091, family: 'IPv4', source: 'local' },
+    ]);
   });
 });
 

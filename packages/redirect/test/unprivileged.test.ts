@@ -54,6 +54,46 @@ async function ourState(pod: Pod): Promise<string> {
     .join('\n');
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: the child's JSON report
+function checkChild(r: any): void {
+  expect(r.capabilities).toMatchObject({
+    supported: true,
+    transparent: false,
+    transparent6: false,
+    mark: false,
+    setns: false,
+    freebind: true,
+    reusePort: true,
+  });
+  expect(r.capabilities.missing.join('\n')).toMatch(/CAP_NET_ADMIN.*EPERM/);
+  const eperm = (syscall: string, option: string, hint: RegExp) => ({
+    code: 'EPERM',
+    errno: -1,
+    syscall,
+    option,
+    message: expect.stringMatching(hint),
+  });
+  expect(r.transparentListener).toMatchObject(
+    eperm('setsockopt', 'IP_TRANSPARENT', /IP_TRANSPARENT.*EPERM.*CAP_NET_ADMIN/),
+  );
+  expect(r.transparentListener6).toMatchObject(
+    eperm('setsockopt', 'IPV6_TRANSPARENT', /CAP_NET_ADMIN/),
+  );
+  expect(r.markedListener).toMatchObject(eperm('setsockopt', 'SO_MARK', /SO_MARK.*CAP_NET_ADMIN/));
+  expect(r.spoofedOutbound).toMatchObject(eperm('setsockopt', 'IP_TRANSPARENT', /CAP_NET_ADMIN/));
+  expect(r.markedOutbound).toMatchObject(eperm('setsockopt', 'SO_MARK', /CAP_NET_ADMIN/));
+  expect(r.setMark).toMatchObject(eperm('setsockopt', 'SO_MARK', /CAP_NET_ADMIN/));
+  expect(r.netnsListener).toMatchObject(eperm('setns', 'CLONE_NEWNET', /CAP_SYS_ADMIN/));
+  for (const key of ['apply', 'applyNft', 'remove']) {
+    expect(r[key], key).toMatchObject({
+      code: 'ERR_REDIRECT_RULES_FAILED',
+      causeCode: 'EPERM',
+    });
+    expect(r[key].message, key).toMatch(/Operation not permitted|Permission denied/);
+  }
+  expect(r.fdsLeaked).toBe(0);
+}
+
 describe.runIf(ns.ok)('without privilege', () => {
   let lab: Lab;
   beforeAll(async () => {
@@ -69,46 +109,13 @@ describe.runIf(ns.ok)('without privilege', () => {
     }, async () => {
       const pod = await lab.addPod();
       const r = await runUnprivileged(prefix, pod.path);
-      expect(r.capabilities).toMatchObject({
-        supported: true,
-        transparent: false,
-        transparent6: false,
-        mark: false,
-        setns: false,
-        freebind: true,
-        reusePort: true,
-      });
-      expect(r.capabilities.missing.join('\n')).toMatch(/CAP_NET_ADMIN.*EPERM/);
-      const eperm = (syscall: string, option: string, hint: RegExp) => ({
-        code: 'EPERM',
-        errno: -1,
-        syscall,
-        option,
-        message: expect.stringMatching(hint),
-      });
-      expect(r.transparentListener).toMatchObject(
-        eperm('setsockopt', 'IP_TRANSPARENT', /IP_TRANSPARENT.*EPERM.*CAP_NET_ADMIN/),
-      );
-      expect(r.transparentListener6).toMatchObject(
-        eperm('setsockopt', 'IPV6_TRANSPARENT', /CAP_NET_ADMIN/),
-      );
-      expect(r.markedListener).toMatchObject(
-        eperm('setsockopt', 'SO_MARK', /SO_MARK.*CAP_NET_ADMIN/),
-      );
-      expect(r.spoofedOutbound).toMatchObject(
-        eperm('setsockopt', 'IP_TRANSPARENT', /CAP_NET_ADMIN/),
-      );
-      expect(r.markedOutbound).toMatchObject(eperm('setsockopt', 'SO_MARK', /CAP_NET_ADMIN/));
-      expect(r.setMark).toMatchObject(eperm('setsockopt', 'SO_MARK', /CAP_NET_ADMIN/));
-      expect(r.netnsListener).toMatchObject(eperm('setns', 'CLONE_NEWNET', /CAP_SYS_ADMIN/));
-      for (const key of ['apply', 'applyNft', 'remove']) {
-        expect(r[key], key).toMatchObject({
-          code: 'ERR_REDIRECT_RULES_FAILED',
-          causeCode: 'EPERM',
-        });
-        expect(r[key].message, key).toMatch(/Operation not permitted|Permission denied/);
+      try {
+        checkChild(r);
+      } catch (err) {
+        (err as Error).message +=
+          `\nthe unprivileged child reported: ${JSON.stringify(r, null, 1)}`;
+        throw err;
       }
-      expect(r.fdsLeaked).toBe(0);
       // Nothing of ours appeared in the pod.
       expect(await ourState(pod)).toBe('');
     });

@@ -1,6 +1,9 @@
 import { connect, type Socket } from 'node:net';
 
-/** Minimal SOCKS5 CONNECT client (no auth) for the demo; returns the connected socket. */
+/**
+ * Minimal SOCKS5 CONNECT client (no auth) for the demo; resolves with the connected socket,
+ * paused so no early byte is lost: attach listeners, then `resume()`.
+ */
 export function socksConnect(
   proxy: { host: string; port: number },
   target: { host: string; port: number },
@@ -33,8 +36,14 @@ export function socksConnect(
       if (stage === 1 && buf.length >= 10) {
         s.off('data', onData);
         s.off('error', fail);
-        if (buf[1] !== 0) fail(new Error(`SOCKS5 reply ${buf[1]}`));
-        else resolve(s);
+        if (buf[1] !== 0) {
+          fail(new Error(`SOCKS5 reply ${buf[1]}`));
+          return;
+        }
+        // Hold back what the server already sent until the caller attaches its listeners.
+        s.pause();
+        if (buf.length > 10) s.unshift(buf.subarray(10));
+        resolve(s);
       }
     });
     s.once('close', () => fail(new Error('connection closed by the proxy')));
@@ -52,6 +61,7 @@ export async function httpGet(
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     s.on('data', (c) => chunks.push(c));
+    s.resume();
     s.on('error', reject);
     s.on('close', () => {
       const text = Buffer.concat(chunks).toString();

@@ -2,11 +2,11 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TrafficMetrics } from '@mesh/metrics';
-import type { CertificateSource, IstioIdentity } from '@mesh/spiffe';
+import { type CertificateSource, type IstioIdentity, SecretManager } from '@mesh/spiffe';
 import type { Workload } from '@mesh/xds-client';
 import { Gauge, Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
-import { configDump } from './admin/config-dump.js';
+import { configDump, dumpCertificate } from './admin/config-dump.js';
 import { listen } from './admin/listen.js';
 import { createReadinessServer } from './admin/readiness-server.js';
 import { createStatsServer } from './admin/stats-server.js';
@@ -72,6 +72,8 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
   readonly #authorize: Authorize;
   readonly #proxies: ProxyInstance[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #source: CertificateSource;
+  readonly #ownsSource: boolean;
   readonly traffic: TrafficMetrics;
   /** The xDS client feeding the store, when XDS_ADDRESS is set. */
   xds: XdsSource | undefined;
@@ -79,14 +81,20 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
   proxy: ProxyInstance | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(options: ZtunnelOptions, certificateSource: CertificateSource) {
+  private constructor(
+    options: ZtunnelOptions,
+    certificateSource: CertificateSource,
+    ownsSource: boolean,
+  ) {
     super();
+    this.#ownsSource = ownsSource;
     this.config = options.config;
     this.logger =
       options.logger ??
       createLogger({ level: this.config.logLevel, format: this.config.logFormat });
     this.registry = options.registry ?? new Registry();
     this.certificates = new CertificateTracker(certificateSource);
+    this.#source = certificateSource;
     this.#local = new LocalConfigSource(this.store, this.component('state'));
     this.#authorize = storeAuthorizer(this.store);
     this.traffic = new TrafficMetrics({ registry: this.registry });
@@ -124,7 +132,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
         logger: logger.child({ component: 'identity' }),
         ...(options.signal ? { signal: options.signal } : {}),
       }));
-    const zt = new Ztunnel({ ...options, logger }, source);
+    const zt = new Ztunnel({ ...options, logger }, source, options.certificateSource === undefined);
     try {
       await zt.#start(options.signal);
     } catch (err) {
@@ -153,7 +161,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
 
     this.addresses.admin = await this.#serve(
       createAdminServer({
-        configDump: () => configDump(this.store, this.certificates.statuses(), this.config),
+        configDump: () => configDump(this.store, this.#certificateDump(), this.config),
         loggers: { root: this.logger, components: this.#components },
         quit: () => this.emit('quit'),
       }),
@@ -247,6 +255,14 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     });
   }
 
+  /** SecretManager's own dump when certificates come from one, else what the tracker saw. */
+  #certificateDump(): unknown[] {
+    const s = this.#source;
+    return s instanceof SecretManager
+      ? s.dump()
+      : this.certificates.statuses().map(dumpCertificate);
+  }
+
   #addressText(): Record<string, string> {
     return Object.fromEntries(
       Object.entries(this.addresses).map(([k, a]: [string, AddressInfo]) => [
@@ -277,6 +293,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
       this.#local.close();
       for (const t of this.#timers) clearTimeout(t);
       await this.xds?.close();
+      if (this.#ownsSource && this.#source instanceof SecretManager) await this.#source.close();
       await Promise.all(
         this.#proxies.map((p) => p.close(this.config.connectionTerminationDeadline)),
       );
@@ -295,6 +312,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     this.#local.close();
     for (const t of this.#timers) clearTimeout(t);
     void this.xds?.close();
+    if (this.#ownsSource && this.#source instanceof SecretManager) void this.#source.close();
     for (const p of this.#proxies) p.destroy();
     for (const s of this.#servers) {
       s.close();

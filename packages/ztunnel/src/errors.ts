@@ -19,10 +19,7 @@ export const ZTUNNEL_ERROR_CODES = {
     'No usable destination: no healthy endpoint behind a service, no port mapping, or an unknown target.',
   ERR_ZTUNNEL_SELF_CALL:
     "The connection targets one of ztunnel's own proxy ports (recursive call).",
-  ERR_ZTUNNEL_DENIED: 'The authorization policy denied the connection.',
   ERR_ZTUNNEL_SOCKS5_PROTOCOL: 'A SOCKS5 client sent a request this server does not accept.',
-  ERR_ZTUNNEL_UPSTREAM_FAILED:
-    'Connecting to the next hop (HBONE peer, waypoint or passthrough target) failed.',
 } as const;
 
 export type ZtunnelErrorCode = keyof typeof ZTUNNEL_ERROR_CODES;

@@ -206,6 +206,7 @@ export function runInNetns<A, R>(
 export interface PodOptions {
   /** Short label used in the namespace name. Default `pod<n>`. */
   name?: string;
+  signal?: AbortSignal;
 }
 
 /** A pod: its own namespace with `eth0` wired to the node. */
@@ -339,35 +340,33 @@ export class Lab {
       this.ipv6 ? gw6 : undefined,
     );
     this.pods.push(pod);
-    const node = this.node;
-    await runCommand(['ip', 'netns', 'add', pod.name]);
+    const { signal } = options;
+    await runCommand(['ip', 'netns', 'add', pod.name], { signal });
     await prepare(pod);
-    await node.exec([
-      'ip',
-      'link',
-      'add',
-      hostIface,
-      'type',
-      'veth',
-      'peer',
-      'name',
-      'eth0',
-      'netns',
-      pod.name,
-    ]);
-    if (this.bridge) {
-      await node.exec(['ip', 'link', 'set', hostIface, 'master', 'br0']);
-    } else {
-      await node.exec(['ip', 'addr', 'add', `${gw4}/${len4}`, 'dev', hostIface]);
-      if (this.ipv6)
-        await node.exec(['ip', '-6', 'addr', 'add', `${gw6}/64`, 'dev', hostIface, 'nodad']);
+    const node = this.node;
+    const v6 = this.ipv6;
+    const steps: Array<[Netns, string[], boolean?]> = [
+      [
+        node,
+        ['ip', 'link', 'add', hostIface, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name],
+      ],
+      [node, ['ip', 'link', 'set', hostIface, 'master', 'br0'], this.bridge],
+      [node, ['ip', 'addr', 'add', `${gw4}/${len4}`, 'dev', hostIface], !this.bridge],
+      [
+        node,
+        ['ip', '-6', 'addr', 'add', `${gw6}/64`, 'dev', hostIface, 'nodad'],
+        !this.bridge && v6,
+      ],
+      [node, ['ip', 'link', 'set', hostIface, 'up']],
+      [pod, ['ip', 'addr', 'add', `${ip4}/${len4}`, 'dev', 'eth0']],
+      [pod, ['ip', '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad'], v6],
+      [pod, ['ip', 'link', 'set', 'eth0', 'up']],
+      [pod, ['ip', 'route', 'add', 'default', 'via', gw4]],
+      [pod, ['ip', '-6', 'route', 'add', 'default', 'via', gw6], v6],
+    ];
+    for (const [ns, argv, when = true] of steps) {
+      if (when) await ns.exec(argv, { signal });
     }
-    await node.exec(['ip', 'link', 'set', hostIface, 'up']);
-    await pod.exec(['ip', 'addr', 'add', `${ip4}/${len4}`, 'dev', 'eth0']);
-    if (this.ipv6) await pod.exec(['ip', '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
-    await pod.exec(['ip', 'link', 'set', 'eth0', 'up']);
-    await pod.exec(['ip', 'route', 'add', 'default', 'via', gw4]);
-    if (this.ipv6) await pod.exec(['ip', '-6', 'route', 'add', 'default', 'via', gw6]);
     await waitForCarrier(pod, 'eth0');
     return pod;
   }

@@ -159,14 +159,15 @@ export function dumpConfig(config: ZtunnelConfig) {
 /** ztunnel's `/config_dump` JSON: workloads, services, policies, certificates and config. */
 export function configDump(
   store: StateStore,
-  certificates: CertificateStatus[],
+  /** Already in ztunnel's shape (see {@link dumpCertificate}). */
+  certificates: readonly unknown[],
   config: ZtunnelConfig,
 ) {
   return {
     workloads: store.workloads.map(dumpWorkload),
     services: store.services.map((s) => dumpService(s, store)),
     policies: store.policies.map(dumpPolicy),
-    certificates: certificates.map(dumpCertificate),
+    certificates,
     config: dumpConfig(config),
   };
 }

@@ -13,7 +13,7 @@ import { dialTcp } from './upstream.js';
  * refuses it; allowed connections go on to the original destination.
  */
 export function createInboundPlaintextServer(ctx: ProxyContext): Server {
-  return createServer({ noDelay: true, pauseOnConnect: true }, (client) => {
+  return createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (client) => {
     client.on('error', () => {});
     const workload = ownWorkload(ctx);
     const src = hostPort(client.remoteAddress, client.remotePort);

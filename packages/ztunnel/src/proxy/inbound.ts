@@ -61,7 +61,12 @@ function labelsFor(ctx: ProxyContext, req: ConnectRequest, port: number) {
 export function createInboundServer(ctx: ProxyContext): HboneServer {
   const c = ctx.config;
   const server = new HboneServer({
-    certificate: { source: ctx.certificates, identity: ctx.identity },
+    // Poll the source often enough to pick up rotations well before short-lived certificates expire.
+    certificate: {
+      source: ctx.certificates,
+      identity: ctx.identity,
+      refreshIntervalMs: Math.max(200, Math.min(5000, c.secretTtl / 10)),
+    },
     streamWindowSize: c.http2StreamWindowSize,
     connectionWindowSize: c.http2ConnectionWindowSize,
     maxFrameSize: c.http2FrameSize,

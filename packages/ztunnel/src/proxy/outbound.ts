@@ -169,7 +169,7 @@ export async function forward(
  * refused self-call) and forwards.
  */
 export function createOutboundServer(ctx: ProxyContext): Server {
-  return createServer({ noDelay: true, pauseOnConnect: true }, (client) => {
+  return createServer({ noDelay: true, pauseOnConnect: true, allowHalfOpen: true }, (client) => {
     let dst: { address: string; port: number };
     try {
       dst = originalDestination(client);
@@ -183,7 +183,7 @@ export function createOutboundServer(ctx: ProxyContext): Server {
 
 /** SOCKS5 (15080): no-auth CONNECT; host names resolve to mesh services first, then DNS. */
 export function createSocks5Server(ctx: ProxyContext): Server {
-  return createServer({ noDelay: true }, (client) => {
+  return createServer({ noDelay: true, allowHalfOpen: true }, (client) => {
     client.on('error', () => {});
     void (async () => {
       let req: Awaited<ReturnType<typeof readSocks5Request>>;

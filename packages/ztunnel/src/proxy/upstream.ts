@@ -33,6 +33,8 @@ export function dialTcp(
               keepAlive: true,
               ...(options.localAddress ? { localAddress: options.localAddress } : {}),
             });
+      // A half-closed client must still get the reply: keep our side writable after FIN.
+      socket.allowHalfOpen = true;
     } catch (err) {
       reject(err);
       return;

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { socksConnect } from '../demo/socks-client.js';
+import { type MeshNode, waitFor } from './helpers/mesh.js';
+import { twoNodes } from './helpers/two-nodes.js';
+
+let nodes: MeshNode[] = [];
+let app: Server | undefined;
+const appSockets = new Set<Socket>();
+afterEach(async () => {
+  await Promise.all(nodes.map((n) => n.zt.close()));
+  nodes = [];
+  for (const s of appSockets) s.destroy();
+  app?.close();
+});
+
+async function setup(deadline: string) {
+  app = createServer({ allowHalfOpen: true }, (s) => {
+    appSockets.add(s);
+    s.on('close', () => appSockets.delete(s));
+    const h = createHash('sha256');
+    s.on('data', (d) => h.update(d));
+    s.on('end', () => s.end(`sha256 ${h.digest('hex')}\n`));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => app!.listen(0, '127.0.0.4', r));
+  const { client, server, file } = await twoNodes((app.address() as AddressInfo).port, {
+    CONNECTION_TERMINATION_DEADLINE: deadline,
+  });
+  nodes = [client, server];
+  for (const n of nodes) {
+    const r = n.zt.addresses.readiness;
+    await waitFor(
+      async () => (await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok || undefined,
+      'ready',
+    );
+  }
+  const tunnel = await socksConnect(
+    { host: '127.0.0.2', port: client.zt.addresses.socks5!.port },
+    { host: '10.96.0.40', port: 80 },
+  );
+  tunnel.removeAllListeners('close');
+  const reply: Buffer[] = [];
+  tunnel.on('data', (d) => reply.push(d));
+  tunnel.resume();
+  tunnel.on('error', () => {});
+  const closed = new Promise<void>((r) => tunnel.on('close', () => r()));
+  return { client, server, tunnel, reply, closed, file };
+}
+
+const refused = (port: number, host: string) =>
+  new Promise<string>((resolve) => {
+    const s = connect(port, host);
+    s.on('connect', () => {
+      s.destroy();
+      resolve('connected');
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+  });
+
+describe('late policy enforcement', () => {
+  it('closes an open inbound tunnel when a policy change now denies it', async () => {
+    const { server, tunnel, closed, file } = await setup('5s');
+    tunnel.write('open');
+    await waitFor(
+      () => server.zt.proxy!.context.connections.size > 0 || undefined,
+      'tracked tunnel',
+    );
+    appendFileSync(
+      file,
+      'policies:\n- { name: deny-client, namespace: default, scope: Namespace, action: Deny, dryRun: false, rules: [[[ { principals: [!Suffix /sa/client] } ]]] }\n',
+    );
+    await closed;
+    const line = await waitFor(
+      () =>
+        server.logs.lines.find((l) =>
+          String(l.error ?? '').startsWith('connection closed due to policy change'),
+        ),
+      'policy change log',
+    );
+    expect(line.error).toBe(
+      'connection closed due to policy change: explicitly denied by: default/deny-client',
+    );
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('fails readiness first, stops accepting, and lets an open tunnel finish its transfer', async () => {
+    const { server, tunnel, reply, closed } = await setup('5s');
+    tunnel.write('before-');
+    const stopping = server.zt.close();
+    const r = server.zt.addresses.readiness;
+    expect(server.zt.readiness.ready).toBe(false);
+    expect(server.zt.readiness.pending[0]).toBe('draining');
+    const inbound = server.zt.addresses.inbound!;
+    expect(
+      await waitFor(
+        async () =>
+          (await refused(inbound.port, inbound.address)) === 'ECONNREFUSED'
+            ? 'ECONNREFUSED'
+            : undefined,
+        'listener closed',
+      ),
+    ).toBe('ECONNREFUSED');
+    tunnel.write('after');
+    tunnel.end();
+    await closed;
+    expect(Buffer.concat(reply).toString()).toBe(
+      `sha256 ${createHash('sha256').update('before-after').digest('hex')}\n`,
+    );
+    await stopping;
+    expect(await fetch(`http://${r.address}:${r.port}/healthz/ready`).catch(() => 'closed')).toBe(
+      'closed',
+    );
+  });
+
+  it('closes tunnels still open at CONNECTION_TERMINATION_DEADLINE', async () => {
+    const { server, tunnel, closed } = await setup('500ms');
+    tunnel.write('hold the tunnel open');
+    const t0 = Date.now();
+    await server.zt.close();
+    await closed;
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(
+      server.logs.lines.find(
+        (l) => l.msg === 'closed connections still open at the termination deadline',
+      ),
+    ).toMatchObject({ connections: 1 });
+  });
+});
