@@ -5,6 +5,7 @@
  *
  *   pnpm demo           run the story and exit (0 when every step behaved as expected)
  *   pnpm demo --keep    keep the mesh running and print commands to explore it
+ *   pnpm demo --netns   (root) every workload in its own network namespace, real capture
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -14,29 +15,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { resolveConfig, Ztunnel } from '../src/index.js';
 import { createLogger } from '../src/logging.js';
+import { netnsDemo } from './netns-demo.js';
 import { httpGet, plainGet } from './socks-client.js';
+import { bold, cyan, dim, indent, metricsExcerpt, Transcript } from './transcript.js';
 
 const keep = process.argv.includes('--keep');
-const color = process.stdout.isTTY && !process.env.NO_COLOR;
-const c = (code: number) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
-const bold = c(1);
-const dim = c(2);
-const green = c(32);
-const red = c(31);
-const cyan = c(36);
-
-const results: { step: string; ok: boolean }[] = [];
-function check(step: string, ok: boolean, detail = ''): void {
-  results.push({ step, ok });
-  console.log(`  ${ok ? green('✔') : red('✘')} ${step}${detail ? dim(`  ${detail}`) : ''}`);
-}
-const heading = (n: number, title: string) => console.log(`\n${bold(`${n}. ${title}`)}`);
-const indent = (text: string, by = '     ') =>
-  text
-    .trimEnd()
-    .split('\n')
-    .map((l) => by + l)
-    .join('\n');
+const t = new Transcript();
+const check = t.check.bind(t);
+const heading = t.heading.bind(t);
 
 async function freePort(): Promise<number> {
   const s = createTcpServer();
@@ -285,18 +271,7 @@ async function main(): Promise<number> {
   heading(5, "Telemetry: httpbin's /metrics (excerpt) and one access-log line");
   const stats = httpbin.zt.addresses.stats;
   const metrics = await (await fetch(`http://${stats.address}:${stats.port}/metrics`)).text();
-  const excerpt = metrics
-    .split('\n')
-    .filter(
-      (l) => /^istio_tcp_connections_(opened|closed)_total\{/.test(l) || /^istio_build/.test(l),
-    )
-    .map((l) =>
-      l
-        .replace(/,source_canonical_revision.*?destination_workload=/, ',…,destination_workload=')
-        .replace(/,destination_canonical_service.*?response_flags=/, ',…,response_flags='),
-    )
-    .slice(0, 6)
-    .join('\n');
+  const excerpt = metricsExcerpt(metrics);
   console.log(indent(excerpt, '  │ '));
   check(
     'metrics report connections with reporter="destination" and both principals',
@@ -307,10 +282,7 @@ async function main(): Promise<number> {
   console.log(indent(JSON.stringify(line), '  │ '));
   check('one JSON access-log line per connection', line !== undefined);
 
-  const failed = results.filter((r) => !r.ok);
-  console.log(
-    `\n${bold('Summary')}: ${results.length - failed.length}/${results.length} checks passed${failed.length ? red(` (failed: ${failed.map((f) => f.step).join('; ')})`) : ''}`,
-  );
+  const code = t.summary();
 
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.zt.close()));
@@ -319,7 +291,7 @@ async function main(): Promise<number> {
   };
   if (!keep) {
     await stop();
-    return failed.length === 0 ? 0 : 1;
+    return code;
   }
   const a = (n: Node) => n.zt.addresses;
   console.log(`\n${bold('The mesh keeps running (Ctrl-C to stop). Try:')}
@@ -339,4 +311,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-process.exitCode = await main();
+process.exitCode = process.argv.includes('--netns') ? await netnsDemo(keep) : await main();
