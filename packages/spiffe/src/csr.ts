@@ -69,14 +69,20 @@ export interface ParsedCsr {
   readonly sanCritical: boolean;
 }
 
-const CURVES: Record<string, { curve: 'P-256' | 'P-384'; sigAlg: string; hash: string }> = {
-  prime256v1: { curve: 'P-256', sigAlg: OID.ecdsaWithSha256, hash: 'sha256' },
-  secp384r1: { curve: 'P-384', sigAlg: OID.ecdsaWithSha384, hash: 'sha384' },
+const CURVES: Record<string, { curve: 'P-256' | 'P-384' }> = {
+  prime256v1: { curve: 'P-256' },
+  secp384r1: { curve: 'P-384' },
+};
+
+/** ECDSA signature algorithms accepted on a CSR (openssl signs P-384 requests with SHA-256). */
+const ECDSA_HASHES: Record<string, string> = {
+  [OID.ecdsaWithSha256]: 'sha256',
+  [OID.ecdsaWithSha384]: 'sha384',
 };
 
 /**
- * Decodes a PKCS#10 request (PEM or DER) and verifies its self-signature. Only ECDSA
- * P-256/SHA-256 and P-384/SHA-384 requests are accepted; RSA requests fail with
+ * Decodes a PKCS#10 request (PEM or DER) and verifies its self-signature. Only ECDSA P-256 or
+ * P-384 keys signed with SHA-256 or SHA-384 are accepted; RSA requests fail with
  * `ERR_SPIFFE_CSR_KEY_UNSUPPORTED`.
  */
 export function parseCsr(input: string | Uint8Array): ParsedCsr {
@@ -121,10 +127,11 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
       `CSR public key is ${kind}; only ECDSA P-256 or P-384 is accepted`,
     );
   }
-  if (req.signatureAlgorithm.algorithm !== curve.sigAlg) {
+  const hash = ECDSA_HASHES[req.signatureAlgorithm.algorithm];
+  if (!hash) {
     throw new SpiffeError(
       'ERR_SPIFFE_CSR_KEY_UNSUPPORTED',
-      `CSR signature algorithm ${req.signatureAlgorithm.algorithm} does not match its ${curve.curve} key`,
+      `CSR signature algorithm ${req.signatureAlgorithm.algorithm} is not ECDSA with SHA-256 or SHA-384`,
     );
   }
   const signed = req.certificationRequestInfoRaw
@@ -132,7 +139,7 @@ export function parseCsr(input: string | Uint8Array): ParsedCsr {
     : Buffer.from(AsnConvert.serialize(info));
   let ok = false;
   try {
-    ok = verify(curve.hash, signed, publicKey, Buffer.from(req.signature));
+    ok = verify(hash, signed, publicKey, Buffer.from(req.signature));
   } catch {
     ok = false;
   }

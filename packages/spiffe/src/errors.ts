@@ -20,7 +20,7 @@ export const SPIFFE_ERROR_CODES = {
     'The key type is not supported here (workload keys must be ECDSA P-256/P-384; CA keys ECDSA P-256/P-384 or RSA).',
   ERR_SPIFFE_CSR_INVALID: 'A certificate signing request could not be decoded as PKCS#10.',
   ERR_SPIFFE_CSR_KEY_UNSUPPORTED:
-    'The CSR carries a public key or signature algorithm other than ECDSA P-256/P-384 with SHA-256/384 (e.g. RSA).',
+    'The CSR carries a public key or signature algorithm other than ECDSA P-256/P-384 with SHA-256/SHA-384 (e.g. RSA).',
   ERR_SPIFFE_CSR_SIGNATURE_INVALID:
     "The CSR's self-signature does not verify with the public key it carries.",
   ERR_SPIFFE_CSR_IDENTITY_REJECTED:

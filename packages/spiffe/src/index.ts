@@ -44,9 +44,11 @@ export {
 export { assertTrustDomain, IstioIdentity, SpiffeId } from './spiffe-id.js';
 export {
   type HasValidity,
+  hasTrustDomain,
   isExpired,
   istioIdentityFromX509,
   lifetimeElapsed,
+  matchExpectedIdentity,
   refreshTime,
   spiffeIdFromCertificate,
   spiffeIdFromX509,

@@ -234,7 +234,7 @@ export class LocalCa implements CertificateIssuer {
           `CA directory ${dir} is partly populated (has ${present.join(', ') || 'nothing'}); expected ${CA_FILES.caCert}, ${CA_FILES.caKey} and ${CA_FILES.rootCert}, or an empty directory`,
         );
       }
-      await sleep(20, undefined, { signal });
+      await sleep(20);
     }
   }
 

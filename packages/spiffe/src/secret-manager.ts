@@ -298,9 +298,24 @@ export class SecretManager extends EventEmitter<SecretManagerEvents> implements 
     const settled = this.#issuer
       .issue(entry.identity, { ttlSeconds: this.#ttl, signal: controller.signal })
       .then(
-        (cert) => this.#onSuccess(entry, controller, cert),
+        (cert) =>
+          isWorkloadCertificate(cert)
+            ? this.#onSuccess(entry, controller, cert)
+            : this.#onFailure(
+                entry,
+                controller,
+                new SpiffeError(
+                  'ERR_SPIFFE_CA_RESPONSE_INVALID',
+                  'issuer resolved without a certificate',
+                ),
+              ),
         (err: unknown) => this.#onFailure(entry, controller, err),
       )
+      .catch((err: unknown) => {
+        // Our own bug, or a listener's: fail the waiters rather than leave them hanging.
+        for (const w of entry.waiters) w.reject(err);
+        entry.waiters.clear();
+      })
       .finally(() => {
         this.#running--;
         this.#settling.delete(settled);
@@ -453,6 +468,11 @@ function dumpEntries(pems: readonly string[]): CertificateDumpEntry[] {
     validFrom: c.notBefore.toISOString(),
     expirationTime: c.notAfter.toISOString(),
   }));
+}
+
+function isWorkloadCertificate(value: unknown): value is WorkloadCertificate {
+  const c = value as WorkloadCertificate | undefined;
+  return c?.notAfter instanceof Date && c.notBefore instanceof Date && typeof c.leaf === 'string';
 }
 
 function closedError(): SpiffeError {

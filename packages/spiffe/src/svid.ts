@@ -362,3 +362,31 @@ export function istioIdentityFromX509(
   }
   return undefined;
 }
+
+/**
+ * ztunnel's client-side server check (`IdentityVerifier`, after chain validation): the first
+ * of the certificate's URI SANs that parses as a SPIFFE ID and equals one of `expected`, or
+ * `undefined` when none does. DNS names are never consulted.
+ */
+export function matchExpectedIdentity(
+  cert: Pick<X509Certificate, 'subjectAltName'>,
+  expected: readonly (SpiffeId | string)[],
+): SpiffeId | undefined {
+  const wanted = new Set(expected.map(String));
+  for (const uri of uriSansOf(cert)) {
+    const id = SpiffeId.tryParse(uri);
+    if (id && wanted.has(id.toString())) return id;
+  }
+  return undefined;
+}
+
+/**
+ * ztunnel's server-side client check (`TrustDomainVerifier`, after chain validation): true
+ * when at least one URI SAN is a SPIFFE ID in `trustDomain` (the server certificate's own).
+ */
+export function hasTrustDomain(
+  cert: Pick<X509Certificate, 'subjectAltName'>,
+  trustDomain: string,
+): boolean {
+  return uriSansOf(cert).some((uri) => SpiffeId.tryParse(uri)?.trustDomain === trustDomain);
+}

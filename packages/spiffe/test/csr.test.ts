@@ -1,16 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { promisify } from 'node:util';
-import {
-  createCsr,
-  decodePem,
-  encodePem,
-  LocalCa,
-  parseCsr,
-  SpiffeError,
-  SpiffeId,
-} from '@mesh/spiffe';
+import { createCsr, decodePem, encodePem, LocalCa, parseCsr, SpiffeId } from '@mesh/spiffe';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from './helpers/errors.js';
 import { openssl } from './helpers/openssl.js';
 
 const exec = promisify(execFile);
@@ -24,16 +17,6 @@ async function opensslCsr(keyArgs: string[], addext: string[]): Promise<string> 
   return stdout;
 }
 const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SpiffeError);
-    return (err as SpiffeError).code;
-  }
-  return undefined;
-}
 
 describe('createCsr', () => {
   it('makes CSRs that openssl req -verify accepts', async () => {
@@ -80,6 +63,20 @@ describe('parseCsr and LocalCa.signCsr refuse bad requests', () => {
   it('accepts an openssl-made P-256 CSR', async () => {
     const csr = await opensslCsr(EC, [`subjectAltName=critical,URI:${DEMO}`]);
     expect(ca.signCsr(csr)).toHaveLength(2);
+  });
+
+  it('accepts a P-384 CSR and issues a certificate openssl verifies', async () => {
+    const csr = await opensslCsr(
+      ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'],
+      [`subjectAltName=critical,URI:${DEMO}`],
+    );
+    expect(parseCsr(csr).curve).toBe('P-384');
+    const [leaf, roots] = ca.signCsr(csr);
+    const res = await openssl(['verify', '-CAfile', '{dir}/root.pem', '{dir}/leaf.pem'], {
+      'root.pem': roots!,
+      'leaf.pem': leaf!,
+    });
+    expect(res.stdout).toMatch(/OK/);
   });
 
   it('refuses an RSA CSR', async () => {

@@ -246,6 +246,55 @@ describe('LocalCa.open', () => {
     expect(verified.path).toHaveLength(3);
   });
 
+  it('rejects with the abort reason when the signal is aborted', async () => {
+    const reason = new Error('stop');
+    await expect(
+      LocalCa.open(await freshDir(), { signal: AbortSignal.abort(reason) }),
+    ).rejects.toBe(reason);
+  });
+
+  it.each([
+    ['RSA 2048', 'rsa:2048', []],
+    ['ECDSA P-384', 'ec', ['-pkeyopt', 'ec_paramgen_curve:P-384']],
+  ])(
+    'signs with a %s root key from openssl, and openssl verifies the result',
+    async (_name, alg, opts) => {
+      const dir = await freshDir();
+      await exec('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        alg,
+        ...opts,
+        '-nodes',
+        '-keyout',
+        join(dir, CA_FILES.caKey),
+        '-out',
+        join(dir, CA_FILES.caCert),
+        '-days',
+        '30',
+        '-subj',
+        '/O=cluster.local',
+        '-addext',
+        'basicConstraints=critical,CA:true',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ]);
+      await writeFile(join(dir, CA_FILES.rootCert), await readFile(join(dir, CA_FILES.caCert)));
+      const ca = await LocalCa.open(dir);
+      const cert = await ca.issue(DEMO);
+      await writeFile(join(dir, 'leaf.pem'), cert.leaf);
+      const res = await openssl([
+        'verify',
+        '-CAfile',
+        join(dir, CA_FILES.rootCert),
+        join(dir, 'leaf.pem'),
+      ]);
+      expect(res.stdout).toMatch(/leaf\.pem: OK/);
+      expect(X509Svid.parse(cert.leaf).verify(ca.trustBundle).identity.equals(DEMO)).toBe(true);
+    },
+  );
+
   it('refuses a partly populated directory', async () => {
     const dir = await freshDir();
     const material = LocalCa.create();

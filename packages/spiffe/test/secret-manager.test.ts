@@ -244,6 +244,15 @@ describe('SecretManager failure handling', () => {
     expect(err.retryInMs).toBeLessThanOrEqual(cert.notAfter.getTime() - Date.now() + 50);
   });
 
+  it('fails waiters with ERR_SPIFFE_CA_RESPONSE_INVALID when an issuer resolves with nothing', async () => {
+    const m = manager({
+      issue: () => Promise.resolve(undefined as unknown as WorkloadCertificate),
+    });
+    await expect(m.getCertificate(DEMO)).rejects.toMatchObject({
+      code: 'ERR_SPIFFE_CA_RESPONSE_INVALID',
+    });
+  });
+
   it('does not crash when a fetch fails with a non-Error value', async () => {
     const m = manager({
       issue: () => Promise.reject('plain string'),

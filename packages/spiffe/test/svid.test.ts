@@ -5,14 +5,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   createWorkloadCertificate,
+  hasTrustDomain,
   isExpired,
   istioIdentityFromX509,
   LocalCa,
   lifetimeElapsed,
+  matchExpectedIdentity,
   parseCertificate,
   parseCertificates,
   refreshTime,
-  SpiffeError,
   SpiffeId,
   spiffeIdFromCertificate,
   spiffeIdFromX509,
@@ -24,6 +25,7 @@ import {
   X509Svid,
 } from '@mesh/spiffe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { codeOf } from './helpers/errors.js';
 import { tempDir } from './helpers/openssl.js';
 
 const exec = promisify(execFile);
@@ -56,16 +58,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(SpiffeError);
-    return (err as SpiffeError).code;
-  }
-  return undefined;
-}
 
 describe('X.509-SVID parsing', () => {
   it('parses a PEM chain and a DER leaf into the same certificate', async () => {
@@ -322,5 +314,31 @@ describe('peer identity from a Node X509Certificate', () => {
     expect(spiffeIdFromX509(x509).toString()).toBe(DEMO.toString());
     expect(istioIdentityFromX509(x509)?.principal).toBe('cluster.local/ns/default/sa/demo');
     expect(uriSansOf({ subjectAltName: undefined })).toEqual([]);
+  });
+});
+
+describe('TLS identity rules (ztunnel §2.1)', () => {
+  it('matches a server certificate against the expected identities, ignoring DNS names', async () => {
+    const cert = new X509Certificate((await ca.issue(DEMO)).leaf);
+    const other = SpiffeId.parse('spiffe://cluster.local/ns/x/sa/y');
+    expect(matchExpectedIdentity(cert, [other, DEMO])?.toString()).toBe(DEMO.toString());
+    expect(matchExpectedIdentity(cert, [DEMO.toString()])?.toString()).toBe(DEMO.toString());
+    expect(matchExpectedIdentity(cert, [other])).toBeUndefined();
+    expect(matchExpectedIdentity(cert, [])).toBeUndefined();
+    const dnsOnly = new X509Certificate(
+      await opensslLeaf(`${SVID_EXT}\nsubjectAltName=DNS:${DEMO.toString().slice(9)}`, 'dns'),
+    );
+    expect(matchExpectedIdentity(dnsOnly, [DEMO])).toBeUndefined();
+  });
+
+  it('accepts a client only from the server trust domain', async () => {
+    const cert = new X509Certificate((await ca.issue(DEMO)).leaf);
+    expect(hasTrustDomain(cert, 'cluster.local')).toBe(true);
+    expect(hasTrustDomain(cert, 'other.example')).toBe(false);
+    const foreign = LocalCa.create({ trustDomain: 'other.example' });
+    const foreignCert = new X509Certificate(
+      (await foreign.issue(SpiffeId.parse('spiffe://other.example/ns/a/sa/b'))).leaf,
+    );
+    expect(hasTrustDomain(foreignCert, 'cluster.local')).toBe(false);
   });
 });

@@ -158,10 +158,12 @@ const workerSource = `
 const { workerData, parentPort } = require('node:worker_threads');
 const binding = require(workerData.loader)(workerData.root);
 binding.enterNetns({ netns: workerData.netns });
-// fn arrives as source text: give it require, and the dynamic-import helper vitest rewrites
+// fn arrives as source text: give it require, the dynamic-import helper vitest rewrites
 // \`import()\` into when the function comes from a transformed test file.
 globalThis.require = require;
 globalThis.__vite_ssr_dynamic_import__ = (id) => import(id);
+// ... and esbuild's (tsx) name-keeping helper.
+globalThis.__name = (target) => target;
 const fn = (0, eval)('(' + workerData.src + ')');
 Promise.resolve()
   .then(() => fn(workerData.arg))
