@@ -45,7 +45,13 @@ const app = createServer((req, res) =>
 await new Promise<void>((r) => app.listen(appPort, httpbinIp, r));
 
 // One ztunnel per workload; each one's JSON logs are kept to show the access log.
-const nodes = [];
+interface MeshNode {
+  name: string;
+  ip: string;
+  zt: Ztunnel;
+  logs: Record<string, unknown>[];
+}
+const nodes: MeshNode[] = [];
 for (const w of workloads) {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -87,7 +93,7 @@ function check(what: string, ok: boolean, detail = ''): void {
   if (!ok) failures++;
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? `: ${detail}` : ''}`);
 }
-const socks = (n: typeof sleep) => ({ host: n.ip, port: n.zt.addresses.socks5?.port ?? 0 });
+const socks = (n: MeshNode) => ({ host: n.ip, port: n.zt.addresses.socks5?.port ?? 0 });
 const lastAccess = (pred: (l: Record<string, unknown>) => boolean) =>
   [...httpbin.logs].reverse().find((l) => l.component === 'access' && pred(l));
 const settle = () => new Promise((r) => setTimeout(r, 100));
@@ -155,7 +161,7 @@ async function stop(): Promise<void> {
 }
 
 if (args.keep) {
-  const a = (n: typeof sleep) => n.zt.addresses;
+  const a = (n: MeshNode) => n.zt.addresses;
   console.log(`\nrunning; try (Ctrl-C to stop):
   curl --socks5 ${sleep.ip}:${a(sleep).socks5?.port} http://${VIP}/get
   curl --socks5 ${notsleep.ip}:${a(notsleep).socks5?.port} http://${VIP}/get
