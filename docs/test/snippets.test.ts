@@ -40,6 +40,11 @@ const expectations: Record<string, RegExp[]> = {
     /^text\/plain; version=0\.0\.4; charset=utf-8$/m,
     /^istio_tcp_sent_bytes_total\{reporter="source",source_workload="sleep",.*\} 2048$/m,
   ],
+  'ztunnel-embedded.ts': [
+    /^readiness: 200 ready$/m,
+    /^workloads: \[ 'httpbin' \]$/m,
+    /^ERR_ZTUNNEL_CONFIG_INVALID$/m,
+  ],
   'redirect-rules.ts': [
     /REDIRECT --to-ports 15001$/m,
     /REDIRECT --to-ports 15006$/m,
