@@ -94,7 +94,7 @@ describe('the guide snippets', () => {
   });
 
   for (const [file, patterns] of Object.entries(expectations)) {
-    it(`${file} runs on its own, exits 0 and prints what the guide says`, async () => {
+    it.concurrent(`${file} runs on its own, exits 0 and prints what the guide says`, async () => {
       const { code, stdout, stderr } = await run(join(snippetsDir, file));
       expect(code, stderr).toBe(0);
       for (const p of patterns) expect(stdout).toMatch(p);
