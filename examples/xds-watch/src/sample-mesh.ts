@@ -1,7 +1,7 @@
 // The mesh the built-in fake control plane serves, and the changes it plays, so the example
 // shows every kind of change without a cluster.
 
-import type { Authorization } from '@mesh/l4-rbac';
+import { type Authorization, emptyMatch } from '@mesh/l4-rbac';
 import {
   type Address,
   addressType,
@@ -11,7 +11,7 @@ import {
 } from '@mesh/xds-client';
 import type { FakeControlPlane } from '@mesh/xds-client/testing';
 
-function workload(
+export function workload(
   w: Pick<Workload, 'name' | 'namespace' | 'addresses' | 'serviceAccount'> & Partial<Workload>,
 ): Address {
   return {
@@ -39,7 +39,7 @@ function workload(
   };
 }
 
-function service(s: Pick<Service, 'name' | 'namespace' | 'addresses' | 'ports'>): Address {
+export function service(s: Pick<Service, 'name' | 'namespace' | 'addresses' | 'ports'>): Address {
   return {
     kind: 'service',
     service: {
@@ -92,18 +92,8 @@ const allowFrontend: Authorization = {
         {
           matches: [
             {
-              namespaces: [],
-              notNamespaces: [],
+              ...emptyMatch(),
               principals: [{ kind: 'exact', value: 'cluster.local/ns/shop/sa/frontend' }],
-              notPrincipals: [],
-              sourceIps: [],
-              notSourceIps: [],
-              destinationIps: [],
-              notDestinationIps: [],
-              destinationPorts: [],
-              notDestinationPorts: [],
-              serviceAccounts: [],
-              notServiceAccounts: [],
             },
           ],
         },

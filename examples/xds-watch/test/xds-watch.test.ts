@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { type Address, addressType, authorizationType } from '@mesh/xds-client';
+import { addressType, authorizationType } from '@mesh/xds-client';
 import { FakeControlPlane } from '@mesh/xds-client/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runExample, startExample } from '../../run-example.js';
-import { initialAddresses, initialPolicies } from '../src/sample-mesh.js';
+import { initialAddresses, initialPolicies, service } from '../src/sample-mesh.js';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -56,22 +56,12 @@ describe('xds-watch', () => {
       'ztunnel~127.0.0.1~watcher-1.istio-system~istio-system.svc.cluster.local',
     );
 
-    const db: Address = {
-      kind: 'service',
-      service: {
-        name: 'db',
-        namespace: 'shop',
-        hostname: 'db.shop.svc.cluster.local',
-        addresses: [{ network: '', address: '10.96.0.30' }],
-        ports: [{ servicePort: 5432, targetPort: 5432, appProtocol: 'TCP' }],
-        subjectAltNames: [],
-        ipFamilies: 'IPV4_ONLY',
-        canonical: true,
-        ingressUseWaypoint: false,
-        weightedWaypoints: [],
-        visibility: 'PUBLIC',
-      },
-    };
+    const db = service({
+      name: 'db',
+      namespace: 'shop',
+      addresses: [{ network: '', address: '10.96.0.30' }],
+      ports: [{ servicePort: 5432, targetPort: 5432, appProtocol: 'TCP' }],
+    });
     cp.set(addressType, db);
     await run.waitFor(
       /\+ service shop\/db\.shop\.svc\.cluster\.local vips=10\.96\.0\.30 ports=5432->5432\n/,
