@@ -2,16 +2,23 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { RbacDecision } from './decide.js';
 import { RbacError, type RbacWarning } from './errors.js';
-import { loadPolicyDocuments, selectorMatches } from './istio.js';
+import { loadPolicyDocuments } from './istio.js';
+import { selectorMatches } from './labels.js';
 import type { Authorization, Match } from './model.js';
+import {
+  type PeerAuthentication,
+  resolveWorkloadMtls,
+  type WorkloadMtls,
+} from './peer-authentication.js';
 import { PolicyStore } from './store.js';
 import { STATIC_STRICT_POLICY_NAME, staticStrictPolicy } from './strict.js';
 
 export const USAGE = `Usage: mesh-policy-check [options] <file>...
 
 Decides one connection against Istio AuthorizationPolicy manifests the way ztunnel does.
-Files hold YAML documents (several per file; "-" reads stdin): AuthorizationPolicy
-(security.istio.io/v1, v1beta1), kind: List, or a ztunnel local config with policies[].
+Files hold YAML documents (several per file; "-" reads stdin): AuthorizationPolicy and
+PeerAuthentication (security.istio.io/v1, v1beta1), kind: List, or a ztunnel local config
+with policies[].
 
 Source (the peer):
   --source-identity <id>   SPIFFE ID (spiffe://td/ns/x/sa/y or td/ns/x/sa/y); omit for plaintext
@@ -23,6 +30,7 @@ Destination:
   --dest-ip <ip>           destination pod IP (needed only when a policy matches on it)
   --dest-port <port>       resolved target port (required)
   --strict                 effective mTLS mode is STRICT: attach ${STATIC_STRICT_POLICY_NAME}
+                           (otherwise PeerAuthentication documents in the files decide it)
 Translation:
   --root-namespace <ns>    Istio root namespace (default istio-system)
   --enable-dry-run         forward istio.io/dry-run policies (istiod's
@@ -75,9 +83,15 @@ function formatWarning(w: RbacWarning): string {
   return `warning ${w.code}: ${w.message}\n`;
 }
 
-function describe(decision: RbacDecision, attached: string[]): string {
+function describe(decision: RbacDecision, attached: string[], mtls?: WorkloadMtls): string {
   const lines = [`${decision.allowed ? 'ALLOW' : 'DENY'}: ${decision.message}`];
   lines.push(`  policies applied: ${decision.applied}`);
+  if (mtls) {
+    const from = mtls.workloadPolicy
+      ? ` (workload PeerAuthentication ${mtls.workloadPolicy.namespace}/${mtls.workloadPolicy.name})`
+      : '';
+    lines.push(`  mTLS mode: ${mtls.mode}${from}`);
+  }
   if (attached.length > 0) lines.push(`  attached to workload: ${attached.join(', ')}`);
   if (decision.dryRun) {
     const d = decision.dryRun;
@@ -135,6 +149,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 
     const policies: Authorization[] = [];
     const selectors = new Map<string, Record<string, string>>();
+    const peerAuthentications: PeerAuthentication[] = [];
     const warnings: RbacWarning[] = [];
     for (const file of positionals) {
       let text: string;
@@ -152,28 +167,34 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         enableDryRun: values['enable-dry-run'] ?? false,
       });
       policies.push(...loaded.policies);
+      peerAuthentications.push(...loaded.peerAuthentications);
       for (const [k, v] of loaded.selectors) selectors.set(k, v);
       warnings.push(...loaded.warnings);
     }
     const attached = [...(values['dest-policy'] ?? [])];
-    if (values['dest-labels'] !== undefined) {
-      const labels = parseLabels(values['dest-labels']);
-      for (const p of policies) {
-        const key = `${p.namespace}/${p.name}`;
-        const selector = selectors.get(key);
-        // istiod attaches selector policies of the workload's namespace and of the root namespace.
-        if (
-          selector &&
-          (p.namespace === namespace || p.namespace === rootNamespace) &&
-          selectorMatches(selector, labels)
-        ) {
-          attached.push(key);
-        }
+    const labels = values['dest-labels'] !== undefined ? parseLabels(values['dest-labels']) : {};
+    for (const p of policies) {
+      const key = `${p.namespace}/${p.name}`;
+      const selector = selectors.get(key);
+      // istiod attaches selector policies of the workload's namespace and of the root namespace.
+      if (
+        selector &&
+        (p.namespace === namespace || p.namespace === rootNamespace) &&
+        selectorMatches(selector, labels)
+      ) {
+        attached.push(key);
       }
     }
-    if (values.strict) {
+    let mtls: WorkloadMtls | undefined;
+    if (peerAuthentications.length > 0 || values.strict) {
+      // istiod always publishes the static STRICT policy; workloads opt in through their list.
       policies.push(staticStrictPolicy(rootNamespace));
-      attached.push(`${rootNamespace}/${STATIC_STRICT_POLICY_NAME}`);
+      mtls = resolveWorkloadMtls(peerAuthentications, { namespace, labels }, rootNamespace);
+      if (values.strict && mtls.mode !== 'STRICT') {
+        mtls = { mode: 'STRICT', keys: [`${rootNamespace}/${STATIC_STRICT_POLICY_NAME}`] };
+      }
+      if (mtls.portPolicy) policies.push(mtls.portPolicy);
+      attached.push(...mtls.keys);
     }
 
     const store = new PolicyStore();
@@ -207,8 +228,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     if (!values.quiet) for (const w of warnings) io.stderr.write(formatWarning(w));
     io.stdout.write(
       values.json
-        ? `${JSON.stringify({ ...decision, attached, warnings }, null, 2)}\n`
-        : describe(decision, attached),
+        ? `${JSON.stringify({ ...decision, attached, mtlsMode: mtls?.mode, warnings }, null, 2)}\n`
+        : describe(decision, attached, mtls),
     );
     return decision.allowed ? 0 : 1;
   } catch (err) {

@@ -1,3 +1,4 @@
+import { RbacError } from './errors.js';
 import { cidrContains, makeCidr, type ParsedCidr } from './ip.js';
 import type { Authorization, IpCidr, Match, ServiceAccountMatch, StringMatch } from './model.js';
 import type { MatchContext } from './request.js';
@@ -9,6 +10,17 @@ export interface CompiledPolicy {
   readonly policy: Authorization;
   /** True when any rule holds for the connection (§5.3). */
   matches(ctx: MatchContext): boolean;
+  /**
+   * A necessary condition the store indexes on: the policy can only match a peer whose
+   * principal (or namespace) is one of `values`. Absent when no such exact condition exists;
+   * `values` is empty when the policy can never match.
+   */
+  readonly guard?: PolicyGuard;
+}
+
+export interface PolicyGuard {
+  on: 'principal' | 'namespace';
+  values: readonly string[];
 }
 
 export function stringMatches(m: StringMatch, value: string | undefined): boolean {
@@ -90,7 +102,12 @@ function cidrs(list: readonly IpCidr[]): ParsedCidr[] | undefined {
   if (!list.length) return undefined;
   return list.map((c) => {
     const parsed = makeCidr(c.address, c.prefixLength);
-    if (!parsed) throw new TypeError(`unvalidated CIDR ${c.address}/${c.prefixLength}`);
+    if (!parsed) {
+      throw new RbacError(
+        'ERR_RBAC_INVALID_CIDR',
+        `${JSON.stringify(c.address)}/${c.prefixLength} is not a valid CIDR (validate policies first)`,
+      );
+    }
     return parsed;
   });
 }
@@ -157,9 +174,54 @@ function ruleHolds(clauses: readonly CompiledClause[], ctx: MatchContext): boole
   return true;
 }
 
+const NEVER = 'never';
+
+/**
+ * The exact values one clause allows for an attribute: every non-empty match must list only
+ * exact values for it. `undefined` = unconstrained; NEVER = the clause can never hold.
+ */
+function clauseGuard(
+  clause: CompiledClause,
+  on: PolicyGuard['on'],
+): Set<string> | undefined | typeof NEVER {
+  if (clause === null) return undefined;
+  if (clause.length === 0) return NEVER;
+  const values = new Set<string>();
+  for (const m of clause) {
+    const list = on === 'principal' ? m.principals : m.namespaces;
+    if (!list?.exact || list.presence || list.prefixes.length || list.suffixes.length) {
+      return undefined;
+    }
+    for (const v of list.exact) values.add(v);
+  }
+  return values;
+}
+
+function policyGuard(rules: CompiledClause[][], on: PolicyGuard['on']): PolicyGuard | undefined {
+  const values = new Set<string>();
+  for (const rule of rules) {
+    let ruleValues: Set<string> | undefined;
+    let never = false;
+    for (const clause of rule) {
+      const g = clauseGuard(clause, on);
+      if (g === NEVER) {
+        never = true;
+        break;
+      }
+      // The rule needs every clause, so one constrained clause bounds the whole rule.
+      if (g && !ruleValues) ruleValues = g;
+    }
+    if (never) continue;
+    if (!ruleValues) return undefined;
+    for (const v of ruleValues) values.add(v);
+  }
+  return { on, values: [...values] };
+}
+
 class Compiled implements CompiledPolicy {
   readonly key: string;
   readonly policy: Authorization;
+  readonly guard?: PolicyGuard;
   readonly #rules: CompiledClause[][];
 
   constructor(policy: Authorization) {
@@ -171,6 +233,8 @@ class Compiled implements CompiledPolicy {
         return clause.matches.map(compileMatch).filter((m): m is CompiledMatch => m !== undefined);
       }),
     );
+    const guard = policyGuard(this.#rules, 'principal') ?? policyGuard(this.#rules, 'namespace');
+    if (guard) this.guard = guard;
   }
 
   /** Rules ORed; zero rules → never. */

@@ -49,11 +49,19 @@ export interface RbacDecision {
   unknownPolicies?: string[];
 }
 
-/** The applicable policies of one decision, split the way §5.2 reads them. */
+/**
+ * The applicable policies of one decision, split the way §5.2 reads them. `deny` and `allow`
+ * may leave out applicable policies whose guard rules out this peer (they cannot match);
+ * `allowCount` and `applied` still count them.
+ */
 export interface ApplicablePolicies {
   deny: CompiledPolicy[];
   allow: CompiledPolicy[];
   dryRun: CompiledPolicy[];
+  /** Enforced ALLOW policies that apply, whether or not they are candidates in `allow`. */
+  allowCount: number;
+  /** Distinct policies that apply (enforced and dry-run). */
+  applied: number;
   unknown?: string[];
 }
 
@@ -69,7 +77,7 @@ export const NONE_ALLOWED = 'allow policies exist, but none allowed';
 
 /** Splits an arbitrary list of compiled policies into the three groups. */
 export function splitPolicies(policies: Iterable<CompiledPolicy>): ApplicablePolicies {
-  const out: ApplicablePolicies = { deny: [], allow: [], dryRun: [] };
+  const out: ApplicablePolicies = { deny: [], allow: [], dryRun: [], allowCount: 0, applied: 0 };
   const seen = new Set<string>();
   for (const p of policies) {
     if (seen.has(p.key)) continue;
@@ -78,6 +86,8 @@ export function splitPolicies(policies: Iterable<CompiledPolicy>): ApplicablePol
     else if (p.policy.action === 'DENY') out.deny.push(p);
     else out.allow.push(p);
   }
+  out.allowCount = out.allow.length;
+  out.applied = seen.size;
   return out;
 }
 
@@ -102,7 +112,7 @@ function dryRunOutcome(
   }
   let would: boolean;
   if (enforcedDenied || denyMatched.length > 0) would = false;
-  else if (set.allow.length + dryAllows.length === 0) would = true;
+  else if (set.allowCount + dryAllows.length === 0) would = true;
   else would = enforcedAllowMatched || allowMatched.length > 0;
   let changedBy: string[] = [];
   if (would !== allowed) {
@@ -119,7 +129,7 @@ export function decideWith(
   request: RbacRequest,
 ): RbacDecision {
   let decision: RbacDecision | undefined;
-  const applied = set.deny.length + set.allow.length + set.dryRun.length;
+  const applied = set.applied;
   for (const p of set.deny) {
     if (p.matches(ctx)) {
       decision = {
@@ -133,7 +143,7 @@ export function decideWith(
     }
   }
   if (!decision) {
-    if (set.allow.length === 0) {
+    if (set.allowCount === 0) {
       decision = {
         allowed: true,
         reason: 'no-allow-policies',

@@ -60,7 +60,7 @@ export const RBAC_WARNING_CODES = {
   WARN_RBAC_UNKNOWN_POLICY:
     'A workload lists a policy key the store does not hold (transient ordering); it is skipped, as ztunnel does.',
   WARN_RBAC_NOT_A_POLICY:
-    'A YAML document is neither an AuthorizationPolicy nor a ztunnel local config; it is ignored.',
+    'A YAML document is neither an AuthorizationPolicy, a PeerAuthentication nor a ztunnel local config; it is ignored.',
 } as const;
 
 export type RbacWarningCode = keyof typeof RBAC_WARNING_CODES;

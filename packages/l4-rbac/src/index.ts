@@ -1,4 +1,4 @@
-export { type CompiledPolicy, compilePolicy, stringMatches } from './compile.js';
+export { type CompiledPolicy, compilePolicy, type PolicyGuard, stringMatches } from './compile.js';
 export {
   type ApplicablePolicies,
   type DecisionMessage,
@@ -21,11 +21,11 @@ export {
   L4_WHEN_KEYS,
   type LoadedPolicies,
   loadPolicyDocuments,
-  selectorMatches,
   type TranslatedPolicy,
   type TranslateOptions,
   translateAuthorizationPolicy,
 } from './istio.js';
+export { selectorMatches } from './labels.js';
 export {
   localConfigYamlTags,
   parseLocalConfigPolicies,
@@ -33,6 +33,12 @@ export {
   TaggedStringMatch,
 } from './local-config.js';
 export type * from './model.js';
+export {
+  type PeerAuthentication,
+  parsePeerAuthentication,
+  resolveWorkloadMtls,
+  type WorkloadMtls,
+} from './peer-authentication.js';
 export {
   type DestinationWorkload,
   type MatchContext,

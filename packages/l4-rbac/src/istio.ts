@@ -1,7 +1,9 @@
 import { RbacError, type RbacWarning } from './errors.js';
 import { parseCidr } from './ip.js';
 import { parseYamlDocuments, policyFromLocalConfig } from './local-config.js';
+import { arr, fail, isObject, istioSecurityHeader, labels, obj } from './manifest.js';
 import type { Authorization, Clause, IpCidr, Match, Rule, StringMatch } from './model.js';
+import { type PeerAuthentication, parsePeerAuthentication } from './peer-authentication.js';
 import { emptyMatch, validateAuthorization } from './validate.js';
 
 export interface TranslateOptions {
@@ -24,7 +26,6 @@ export interface TranslatedPolicy {
   warnings: RbacWarning[];
 }
 
-const API_VERSIONS = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
 const SPEC_KEYS = ['selector', 'targetRef', 'targetRefs', 'rules', 'action', 'provider'];
 const RULE_KEYS = ['from', 'to', 'when'];
 const SOURCE_KEYS = [
@@ -67,31 +68,6 @@ export const L4_WHEN_KEYS = [
   'destination.port',
 ] as const;
 const TRUE_VALUES = ['1', 't', 'T', 'true', 'TRUE', 'True'];
-
-function fail(path: string, message: string): never {
-  throw new RbacError('ERR_RBAC_INVALID_MANIFEST', `${path}: ${message}`);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function obj(value: unknown, path: string, keys?: readonly string[]): Record<string, unknown> {
-  if (value === undefined || value === null) return {};
-  if (!isObject(value)) fail(path, 'must be a mapping');
-  if (keys) {
-    for (const k of Object.keys(value)) {
-      if (!keys.includes(k)) fail(`${path}.${k}`, 'unknown field');
-    }
-  }
-  return value;
-}
-
-function arr(value: unknown, path: string): unknown[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) fail(path, 'must be a list');
-  return value;
-}
 
 function strings(value: unknown, path: string): string[] {
   return arr(value, path).map((v, i) => {
@@ -292,23 +268,11 @@ export function translateAuthorizationPolicy(
   options: TranslateOptions = {},
 ): TranslatedPolicy {
   const rootNamespace = options.rootNamespace ?? 'istio-system';
-  const m = obj(manifest, 'manifest');
-  if (typeof m.apiVersion !== 'string' || !API_VERSIONS.includes(m.apiVersion)) {
-    fail(
-      'apiVersion',
-      `must be one of ${API_VERSIONS.join(', ')}, got ${JSON.stringify(m.apiVersion)}`,
-    );
-  }
-  if (m.kind !== 'AuthorizationPolicy')
-    fail('kind', `must be AuthorizationPolicy, got ${JSON.stringify(m.kind)}`);
-  const meta = obj(m.metadata, 'metadata');
-  if (typeof meta.name !== 'string' || meta.name === '') fail('metadata.name', 'is required');
-  const namespace = meta.namespace ?? options.defaultNamespace ?? 'default';
-  if (typeof namespace !== 'string' || namespace === '')
-    fail('metadata.namespace', 'must be a non-empty string');
-  const key = `${namespace}/${meta.name}`;
+  const header = istioSecurityHeader(manifest, 'AuthorizationPolicy', options.defaultNamespace);
+  const { namespace, metadata: meta } = header;
+  const key = `${namespace}/${header.name}`;
   const at = `AuthorizationPolicy ${key}`;
-  const spec = obj(m.spec, `${at}: spec`, SPEC_KEYS);
+  const spec = obj(header.spec, `${at}: spec`, SPEC_KEYS);
   const warnings: RbacWarning[] = [];
 
   const targetRefs = arr(spec.targetRefs, `${at}: spec.targetRefs`);
@@ -351,12 +315,7 @@ export function translateAuthorizationPolicy(
   }
 
   const selectorObj = obj(spec.selector, `${at}: spec.selector`, ['matchLabels']);
-  const labels = obj(selectorObj.matchLabels, `${at}: spec.selector.matchLabels`);
-  const selector: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels)) {
-    if (typeof v !== 'string') fail(`${at}: spec.selector.matchLabels.${k}`, 'must be a string');
-    selector[k] = v;
-  }
+  const selector = labels(selectorObj.matchLabels, `${at}: spec.selector.matchLabels`);
   const hasSelector = Object.keys(selector).length > 0;
   const scope = hasSelector
     ? 'WORKLOAD_SELECTOR'
@@ -369,7 +328,7 @@ export function translateAuthorizationPolicy(
     .map((r, i) => convertRule(r, `${at}: spec.rules[${i}]`, action, ctx))
     .filter((r): r is Rule => r !== undefined);
   const { policy, warnings: modelWarnings } = validateAuthorization({
-    name: meta.name,
+    name: header.name,
     namespace,
     scope,
     action,
@@ -383,25 +342,20 @@ export function translateAuthorizationPolicy(
   };
 }
 
-/** True when every `matchLabels` entry is among the workload's labels. */
-export function selectorMatches(
-  selector: Record<string, string>,
-  labels: Record<string, string>,
-): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 export interface LoadedPolicies {
   /** Every policy ztunnel would hold, in document order. */
   policies: Authorization[];
   /** Selector of each WORKLOAD_SELECTOR policy translated from a manifest, by `ns/name`. */
   selectors: Map<string, Record<string, string>>;
+  /** `PeerAuthentication` documents; resolve them per workload with `resolveWorkloadMtls`. */
+  peerAuthentications: PeerAuthentication[];
   warnings: RbacWarning[];
 }
 
 /**
  * Reads YAML text with any number of documents: `AuthorizationPolicy` manifests (also inside a
- * `kind: List`), and ztunnel local configs (a mapping with `policies` and no `kind`). Other
+ * `kind: List`), `PeerAuthentication`s, and ztunnel local configs (a mapping with `policies`
+ * and no `kind`). Other
  * documents are ignored with `WARN_RBAC_NOT_A_POLICY`.
  */
 export function loadPolicyDocuments(
@@ -409,7 +363,12 @@ export function loadPolicyDocuments(
   options: TranslateOptions & { source?: string } = {},
 ): LoadedPolicies {
   const source = options.source ?? 'input';
-  const out: LoadedPolicies = { policies: [], selectors: new Map(), warnings: [] };
+  const out: LoadedPolicies = {
+    policies: [],
+    selectors: new Map(),
+    peerAuthentications: [],
+    warnings: [],
+  };
   const visit = (doc: unknown, where: string): void => {
     if (!isObject(doc)) {
       if (Array.isArray(doc)) {
@@ -431,6 +390,10 @@ export function loadPolicyDocuments(
     }
     if (doc.kind === undefined && 'policies' in doc) {
       visit(arr(doc.policies, `${where}.policies`), `${where}.policies`);
+      return;
+    }
+    if (doc.kind === 'PeerAuthentication') {
+      out.peerAuthentications.push(parsePeerAuthentication(doc, options));
       return;
     }
     if (doc.kind !== 'AuthorizationPolicy') {

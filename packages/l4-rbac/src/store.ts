@@ -4,7 +4,12 @@ import { type CompiledPolicy, compilePolicy } from './compile.js';
 import { type ApplicablePolicies, decideWith, type RbacDecision } from './decide.js';
 import { RbacError, type RbacWarning } from './errors.js';
 import type { Authorization } from './model.js';
-import { type DestinationWorkload, matchContext, type RbacRequest } from './request.js';
+import {
+  type DestinationWorkload,
+  type MatchContext,
+  matchContext,
+  type RbacRequest,
+} from './request.js';
 import { validateAuthorization } from './validate.js';
 
 /** What changed in one store update; `version` increases by one per update. */
@@ -38,9 +43,69 @@ export interface ApplicableSet {
   unknown: string[];
 }
 
+/**
+ * The enforced DENY or ALLOW policies of one bucket. Policies with a guard (an exact principal
+ * or namespace every rule requires) are filed under each guard value, so a decision only
+ * evaluates those that could match the peer, plus the unguarded ones.
+ */
+class Group {
+  readonly all = new Map<string, CompiledPolicy>();
+  readonly #unguarded = new Map<string, CompiledPolicy>();
+  readonly #byPrincipal = new Map<string, Map<string, CompiledPolicy>>();
+  readonly #byNamespace = new Map<string, Map<string, CompiledPolicy>>();
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  add(c: CompiledPolicy): void {
+    this.all.set(c.key, c);
+    if (!c.guard) {
+      this.#unguarded.set(c.key, c);
+      return;
+    }
+    const index = c.guard.on === 'principal' ? this.#byPrincipal : this.#byNamespace;
+    for (const v of c.guard.values) {
+      let m = index.get(v);
+      if (!m) {
+        m = new Map();
+        index.set(v, m);
+      }
+      m.set(c.key, c);
+    }
+  }
+
+  delete(c: CompiledPolicy): void {
+    this.all.delete(c.key);
+    if (!c.guard) {
+      this.#unguarded.delete(c.key);
+      return;
+    }
+    const index = c.guard.on === 'principal' ? this.#byPrincipal : this.#byNamespace;
+    for (const v of c.guard.values) {
+      const m = index.get(v);
+      m?.delete(c.key);
+      if (m?.size === 0) index.delete(v);
+    }
+  }
+
+  /** Appends the policies that could match a peer with this principal and namespace. */
+  collect(principal: string | undefined, namespace: string | undefined, out: CompiledPolicy[]) {
+    for (const c of this.#unguarded.values()) out.push(c);
+    if (principal !== undefined) {
+      const m = this.#byPrincipal.get(principal);
+      if (m) for (const c of m.values()) out.push(c);
+    }
+    if (namespace !== undefined) {
+      const m = this.#byNamespace.get(namespace);
+      if (m) for (const c of m.values()) out.push(c);
+    }
+  }
+}
+
 interface Bucket {
-  deny: Map<string, CompiledPolicy>;
-  allow: Map<string, CompiledPolicy>;
+  deny: Group;
+  allow: Group;
   dryRun: Map<string, CompiledPolicy>;
 }
 
@@ -50,11 +115,6 @@ export const policyChangeChannel = diagnosticsChannel.channel('mesh:rbac:policy-
 /** `ns/name` for a policy or a `{namespace, name}` pair. */
 export function policyKey(p: { namespace: string; name: string }): string {
   return `${p.namespace}/${p.name}`;
-}
-
-function classOf(bucket: Bucket, p: Authorization): Map<string, CompiledPolicy> {
-  if (p.dryRun) return bucket.dryRun;
-  return p.action === 'DENY' ? bucket.deny : bucket.allow;
 }
 
 /**
@@ -134,15 +194,16 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
 
   /** The policies that apply to a destination workload (§5.1), deduplicated. */
   policiesFor(destination: DestinationWorkload): ApplicableSet {
-    const set = this.#applicable(destination);
-    const policies = [...set.deny, ...set.allow, ...set.dryRun].map((c) => c.policy);
-    return { policies, unknown: set.unknown ?? [] };
+    const policies: Authorization[] = [];
+    const unknown: string[] = [];
+    this.#walk(destination, (c) => policies.push(c.policy), unknown);
+    return { policies, unknown };
   }
 
   /** Decides one connection (§5.2); publishes on `mesh:rbac:decision`. */
   evaluate(request: RbacRequest): RbacDecision {
     const ctx = matchContext(request);
-    return decideWith(this.#applicable(request.destination), ctx, request);
+    return decideWith(this.#applicable(request.destination, ctx), ctx, request);
   }
 
   /**
@@ -166,41 +227,68 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
     return denied;
   }
 
-  #applicable(destination: DestinationWorkload): ApplicablePolicies {
-    const ns = destination.namespace;
-    const global = this.#byNamespace.get('');
-    const local = ns === '' ? undefined : this.#byNamespace.get(ns);
-    const out: ApplicablePolicies = { deny: [], allow: [], dryRun: [] };
-    for (const b of [global, local]) {
-      if (!b) continue;
-      for (const p of b.deny.values()) out.deny.push(p);
-      for (const p of b.allow.values()) out.allow.push(p);
-      for (const p of b.dryRun.values()) out.dryRun.push(p);
-    }
+  #buckets(ns: string): Array<Bucket | undefined> {
+    return [this.#byNamespace.get(''), ns === '' ? undefined : this.#byNamespace.get(ns)];
+  }
+
+  /** The listed keys that are not already reached through a bucket, deduplicated. */
+  #listed(destination: DestinationWorkload, unknown: string[]): CompiledPolicy[] {
     const listed = destination.authorizationPolicies;
-    if (listed && listed.length > 0) {
-      const seen = listed.length > 1 ? new Set<string>() : undefined;
-      for (const key of listed) {
-        if (seen) {
-          if (seen.has(key)) continue;
-          seen.add(key);
-        }
-        const c = this.#policies.get(key);
-        if (!c) {
-          out.unknown ??= [];
-          out.unknown.push(key);
-          continue;
-        }
-        const p = c.policy;
-        // Already taken from a bucket above.
-        if (p.scope === 'GLOBAL' || (p.scope === 'NAMESPACE' && p.namespace === ns && ns !== '')) {
-          continue;
-        }
-        if (p.dryRun) out.dryRun.push(c);
-        else if (p.action === 'DENY') out.deny.push(c);
-        else out.allow.push(c);
+    if (!listed || listed.length === 0) return [];
+    const ns = destination.namespace;
+    const out: CompiledPolicy[] = [];
+    const seen = listed.length > 1 ? new Set<string>() : undefined;
+    for (const key of listed) {
+      if (seen) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+      }
+      const c = this.#policies.get(key);
+      if (!c) {
+        unknown.push(key);
+        continue;
+      }
+      const p = c.policy;
+      if (p.scope === 'GLOBAL' || (p.scope === 'NAMESPACE' && p.namespace === ns && ns !== '')) {
+        continue;
+      }
+      out.push(c);
+    }
+    return out;
+  }
+
+  #walk(destination: DestinationWorkload, visit: (c: CompiledPolicy) => void, unknown: string[]) {
+    for (const b of this.#buckets(destination.namespace)) {
+      if (!b) continue;
+      for (const c of b.deny.all.values()) visit(c);
+      for (const c of b.allow.all.values()) visit(c);
+      for (const c of b.dryRun.values()) visit(c);
+    }
+    for (const c of this.#listed(destination, unknown)) visit(c);
+  }
+
+  #applicable(destination: DestinationWorkload, ctx: MatchContext): ApplicablePolicies {
+    const out: ApplicablePolicies = { deny: [], allow: [], dryRun: [], allowCount: 0, applied: 0 };
+    const { principal, namespace } = ctx;
+    for (const b of this.#buckets(destination.namespace)) {
+      if (!b) continue;
+      b.deny.collect(principal, namespace, out.deny);
+      b.allow.collect(principal, namespace, out.allow);
+      for (const c of b.dryRun.values()) out.dryRun.push(c);
+      out.allowCount += b.allow.size;
+      out.applied += b.deny.size + b.allow.size + b.dryRun.size;
+    }
+    const unknown: string[] = [];
+    for (const c of this.#listed(destination, unknown)) {
+      out.applied++;
+      if (c.policy.dryRun) out.dryRun.push(c);
+      else if (c.policy.action === 'DENY') out.deny.push(c);
+      else {
+        out.allow.push(c);
+        out.allowCount++;
       }
     }
+    if (unknown.length > 0) out.unknown = unknown;
     return out;
   }
 
@@ -265,10 +353,12 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
     if (name === undefined) return;
     let b = this.#byNamespace.get(name);
     if (!b) {
-      b = { deny: new Map(), allow: new Map(), dryRun: new Map() };
+      b = { deny: new Group(), allow: new Group(), dryRun: new Map() };
       this.#byNamespace.set(name, b);
     }
-    classOf(b, c.policy).set(c.key, c);
+    if (c.policy.dryRun) b.dryRun.set(c.key, c);
+    else if (c.policy.action === 'DENY') b.deny.add(c);
+    else b.allow.add(c);
   }
 
   #unindex(c: CompiledPolicy): void {
@@ -276,7 +366,9 @@ export class PolicyStore extends EventEmitter<PolicyStoreEvents> {
     if (name === undefined) return;
     const b = this.#byNamespace.get(name);
     if (!b) return;
-    classOf(b, c.policy).delete(c.key);
+    if (c.policy.dryRun) b.dryRun.delete(c.key);
+    else if (c.policy.action === 'DENY') b.deny.delete(c);
+    else b.allow.delete(c);
     if (b.deny.size + b.allow.size + b.dryRun.size === 0) this.#byNamespace.delete(name);
   }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli.js';
 
 const pkg = dirname(dirname(fileURLToPath(import.meta.url)));
 const fixture = (name: string) => join(pkg, 'test', 'fixtures', name);
@@ -14,6 +15,17 @@ interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** Runs the CLI in this process, capturing its output. */
+async function runInProcess(args: string[]): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: { write: (t: string) => (stderr += t) },
+  });
+  return { code, stdout, stderr };
 }
 
 /** Spawns the real CLI process, optionally feeding stdin. */
@@ -32,6 +44,13 @@ function run(args: string[], opts: { stdin?: string; bin?: string[] } = {}): Pro
 
 const SHOP = fixture('shop-policies.yaml');
 const GLOBAL = fixture('global-deny.yaml');
+/** Destination namespace and port. */
+const to = (namespace: string, port: string) => [
+  '--dest-namespace',
+  namespace,
+  '--dest-port',
+  port,
+];
 /** A TLS peer at 10.1.0.9. */
 const peer = (identity: string) => ['--source-identity', identity, '--source-ip', '10.1.0.9'];
 const toApi = [
@@ -45,7 +64,8 @@ const toApi = [
   '8080',
 ];
 
-describe('mesh-policy-check (spawned from source)', () => {
+// Each case is its own process, so they run side by side.
+describe.concurrent('mesh-policy-check (spawned from source)', { timeout: 90_000 }, () => {
   it('allows the frontend on 8080 through the selector policy and exits 0', async () => {
     const r = await run([
       SHOP,
@@ -83,38 +103,58 @@ describe('mesh-policy-check (spawned from source)', () => {
       GLOBAL,
       '--source-identity',
       'cluster.local/ns/quarantine-7/sa/x',
-      '--dest-namespace',
-      'payments',
-      '--dest-port',
-      '443',
+      ...to('payments', '443'),
     ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('explicitly denied by: istio-system/deny-quarantine');
   });
 
   it('--strict denies plaintext with the static STRICT policy and passes mTLS', async () => {
-    const plain = await run([
-      GLOBAL,
-      '--strict',
-      '--dest-namespace',
-      'payments',
-      '--dest-port',
-      '443',
+    const [plain, mtls] = await Promise.all([
+      run([GLOBAL, '--strict', ...to('payments', '443')]),
+      run([
+        GLOBAL,
+        '--strict',
+        '--source-identity',
+        'cluster.local/ns/a/sa/b',
+        ...to('payments', '443'),
+      ]),
     ]);
     expect(plain.code).toBe(1);
     expect(plain.stdout).toContain(
       'explicitly denied by: istio-system/istio_converted_static_strict',
     );
-    const mtls = await run([
-      GLOBAL,
-      '--strict',
-      '--source-identity',
-      'cluster.local/ns/a/sa/b',
-      '--dest-namespace',
-      'payments',
-      '--dest-port',
-      '443',
+    expect(mtls.code).toBe(0);
+  });
+
+  it('resolves PeerAuthentication documents: mesh STRICT, a port-level exception, a PERMISSIVE namespace', async () => {
+    const PA = fixture('peer-authentication.yaml');
+    const labelled = (app: string, port: string) => [
+      PA,
+      '--dest-labels',
+      `app=${app}`,
+      ...to('shop', port),
+    ];
+    const [api, open, closed, lab, mtls] = await Promise.all([
+      run(labelled('api', '8080')),
+      run(labelled('legacy', '9000')),
+      run(labelled('legacy', '8080')),
+      run([PA, ...to('lab', '80')]),
+      run([PA, ...peer('cluster.local/ns/a/sa/b'), ...to('shop', '8080')]),
     ]);
+    expect(api.code).toBe(1);
+    expect(api.stdout).toContain(
+      'explicitly denied by: istio-system/istio_converted_static_strict',
+    );
+    expect(api.stdout).toContain('mTLS mode: STRICT');
+    expect(open.code).toBe(0);
+    expect(open.stdout).toContain('mTLS mode: STRICT (workload PeerAuthentication shop/legacy)');
+    expect(closed.code).toBe(1);
+    expect(closed.stdout).toContain(
+      'explicitly denied by: shop/converted_peer_authentication_legacy',
+    );
+    expect(lab.code).toBe(0);
+    expect(lab.stdout).toContain('mTLS mode: PERMISSIVE');
     expect(mtls.code).toBe(0);
   });
 
@@ -144,15 +184,7 @@ describe('mesh-policy-check (spawned from source)', () => {
   });
 
   it('warns about a listed policy key no file defines and skips it', async () => {
-    const r = await run([
-      GLOBAL,
-      '--dest-policy',
-      'shop/missing',
-      '--dest-namespace',
-      'shop',
-      '--dest-port',
-      '80',
-    ]);
+    const r = await run([GLOBAL, '--dest-policy', 'shop/missing', ...to('shop', '80')]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('warning WARN_RBAC_UNKNOWN_POLICY: the workload lists shop/missing');
     expect(r.stdout).toContain('unknown policy keys skipped: shop/missing');
@@ -161,64 +193,58 @@ describe('mesh-policy-check (spawned from source)', () => {
   it('reads manifests from stdin with "-"', async () => {
     const manifest =
       'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: d, namespace: a}\nspec:\n  action: DENY\n  rules:\n  - to:\n    - operation: {ports: ["22"]}\n';
-    const r = await run(['-', '--dest-namespace', 'a', '--dest-port', '22'], { stdin: manifest });
+    const r = await run(['-', ...to('a', '22')], { stdin: manifest });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('explicitly denied by: a/d');
   });
 
   it('decides with a ztunnel local config and IPv6 source ranges', async () => {
-    const base = [fixture('local-config.yaml'), '--dest-namespace', 'shop', '--dest-port', '8080'];
-    const intruder = await run([
-      ...base,
-      '--source-identity',
-      'td/ns/shop/sa/intruder',
-      '--source-ip',
-      'fd00:66::5',
+    const base = [fixture('local-config.yaml'), ...to('shop', '8080'), '--source-ip', 'fd00:66::5'];
+    const [intruder, friend] = await Promise.all([
+      run([...base, '--source-identity', 'td/ns/shop/sa/intruder']),
+      run([...base, '--source-identity', 'td/ns/shop/sa/friend']),
     ]);
     expect(intruder.code).toBe(1);
     expect(intruder.stdout).toContain('explicitly denied by: shop/block-range');
-    const friend = await run([
-      ...base,
-      '--source-identity',
-      'td/ns/shop/sa/friend',
-      '--source-ip',
-      'fd00:66::5',
-    ]);
     expect(friend.code).toBe(0);
   });
 
   const usage: Array<[string, string[], RegExp]> = [
-    ['no files', ['--dest-namespace', 'a', '--dest-port', '1'], /no policy files given/],
+    ['no files', [...to('a', '1')], /no policy files given/],
     [
       'a missing destination namespace',
       [GLOBAL, '--dest-port', '1'],
       /--dest-namespace is required/,
     ],
-    ['a bad port', [GLOBAL, '--dest-namespace', 'a', '--dest-port', 'http'], /--dest-port must be/],
+    ['a bad port', [GLOBAL, ...to('a', 'http')], /--dest-port must be/],
     ['an unknown option', [GLOBAL, '--frobnicate'], /Unknown option '--frobnicate'/],
     [
       'a missing file',
-      ['/nonexistent/p.yaml', '--dest-namespace', 'a', '--dest-port', '1'],
+      ['/nonexistent/p.yaml', ...to('a', '1')],
       /cannot read \/nonexistent\/p.yaml/,
     ],
     [
       'an IP-matching policy without --source-ip',
-      [fixture('local-config.yaml'), '--dest-namespace', 'shop', '--dest-port', '1'],
+      [fixture('local-config.yaml'), ...to('shop', '1')],
       /shop\/block-range matches on source-ip; give --source-ip/,
     ],
     [
       'a bad identity',
-      [GLOBAL, '--source-identity', 'spiffe://', '--dest-namespace', 'a', '--dest-port', '1'],
+      [GLOBAL, '--source-identity', 'spiffe://', ...to('a', '1')],
       /ERR_RBAC_INVALID_REQUEST/,
     ],
-    [
-      'bad labels',
-      [GLOBAL, '--dest-labels', 'app', '--dest-namespace', 'a', '--dest-port', '1'],
-      /is not key=value/,
-    ],
+    ['bad labels', [GLOBAL, '--dest-labels', 'app', ...to('a', '1')], /is not key=value/],
   ];
+  it('the real process exits 2 on a usage error, printing only to stderr', async () => {
+    const r = await run([GLOBAL, '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown option '--frobnicate'/);
+    expect(r.stdout).toBe('');
+  });
+
+  // The same code path in-process: spawning a process per row adds nothing but time.
   it.each(usage)('exits 2 on %s', async (_name, args, pattern) => {
-    const r = await run(args);
+    const r = await runInProcess(args);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(pattern);
     expect(r.stdout).toBe('');
@@ -250,10 +276,12 @@ describe('mesh-policy-check (spawned from source)', () => {
         /ERR_RBAC_INVALID_LOCAL_CONFIG: .*dryRun/,
       ],
     ];
-    it.each(bad)('exits 2 with the error code on %s', async (_name, text, pattern) => {
-      const file = join(dir, `${_name.replace(/\W+/g, '-')}.yaml`);
+    it.each(bad)('exits 2 with the error code on %s', async (name, text, pattern) => {
+      const file = join(dir, `${name.replace(/\W+/g, '-')}.yaml`);
       await writeFile(file, text);
-      const r = await run([file, '--dest-namespace', 'a', '--dest-port', '1']);
+      // One row through the real process, the rest in-process.
+      const exec = name === 'an AUDIT policy' ? run : runInProcess;
+      const r = await exec([file, ...to('a', '1')]);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(pattern);
     });
@@ -266,7 +294,7 @@ describe('mesh-policy-check (spawned from source)', () => {
   });
 });
 
-describe('mesh-policy-check (built dist, plain node)', () => {
+describe('mesh-policy-check (built dist, plain node)', { timeout: 90_000 }, () => {
   beforeAll(async () => {
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
     await new Promise<void>((resolve, reject) =>

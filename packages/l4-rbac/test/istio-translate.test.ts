@@ -176,6 +176,13 @@ describe('istiod AuthorizationPolicy translation: rules', () => {
     ]);
   });
 
+  it('an ALLOW with no rules (spec: {}) exists and allows nothing, as Istio allow-nothing', () => {
+    const t = translateAuthorizationPolicy(ap('  {}'));
+    expect(t.policy).toMatchObject({ action: 'ALLOW', scope: 'NAMESPACE', rules: [] });
+    expect(t.warnings).toEqual([]);
+    expect(compilePolicy(t.policy!).matches(matchContext(request()))).toBe(false);
+  });
+
   it('an empty rule ({}) becomes a rule with zero clauses: it matches everything', () => {
     const t = translateAuthorizationPolicy(ap('  rules:\n  - {}'));
     expect(t.policy!.rules).toEqual([{ clauses: [] }]);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { decide, PolicyStore, RbacError, validateAuthorization } from '../src/index.js';
+import {
+  compilePolicy,
+  decide,
+  PolicyStore,
+  RbacError,
+  validateAuthorization,
+} from '../src/index.js';
 import { cidr, exact, match, policy, request, rule } from './helpers.js';
 
 function codeOf(fn: () => unknown): string {
@@ -117,6 +123,12 @@ describe('model (xDS form) validation', () => {
       rules: [{ clauses: [{ matches: [{ destinationPorts: [80] }] }] }],
     });
     expect(p.rules[0]?.clauses[0]?.matches[0]?.namespaces).toEqual([]);
+  });
+
+  it('compilePolicy on an unvalidated policy with a bad CIDR throws a typed error', () => {
+    expect(
+      codeOf(() => compilePolicy(policy({ rules: [rule([match({ sourceIps: [cidr('', 8)] })])] }))),
+    ).toBe('ERR_RBAC_INVALID_CIDR');
   });
 
   it('the store rejects invalid policies with the same codes and stays empty', () => {
