@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { resolveConfig, Ztunnel } from '../src/index.js';
 import { createLogger } from '../src/logging.js';
+import { httpGet, loopbackNodeEnv, plainGet, waitUntilReady } from '../src/testing/index.js';
 import { netnsDemo } from './netns-demo.js';
-import { httpGet, plainGet } from './socks-client.js';
 import { bold, cyan, dim, indent, metricsExcerpt, Transcript } from './transcript.js';
 
 const keep = process.argv.includes('--keep');
@@ -139,19 +139,13 @@ async function main(): Promise<number> {
     });
     const config = resolveConfig({
       env: {
-        PROXY_MODE: 'dedicated',
-        PROXY_WORKLOAD_INFO: `default/${name}/${name}`,
-        LOCAL_XDS_PATH: file,
-        ZTUNNEL_CA_DIR: caDir,
-        UNSTABLE_ENABLE_SOCKS5: 'true',
-        ZTUNNEL_HBONE_PORT: String(hbonePort),
-        ZTUNNEL_INBOUND_ADDRESS: `${ip}:${hbonePort}`,
-        ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: `${ip}:0`,
-        ZTUNNEL_OUTBOUND_ADDRESS: `${ip}:0`,
-        ZTUNNEL_SOCKS5_ADDRESS: `${ip}:0`,
-        ZTUNNEL_ADMIN_ADDRESS: `${ip}:0`,
-        ZTUNNEL_STATS_ADDRESS: `${ip}:0`,
-        ZTUNNEL_READINESS_ADDRESS: `${ip}:0`,
+        ...loopbackNodeEnv({
+          ip,
+          workload: `default/${name}/${name}`,
+          localXdsPath: file,
+          caDir,
+          hbonePort,
+        }),
         CONNECTION_TERMINATION_DEADLINE: '1s',
       },
     });
@@ -163,11 +157,7 @@ async function main(): Promise<number> {
   }
   const [httpbin, sleep, notsleep] = nodes as [Node, Node, Node];
   for (const n of nodes) {
-    const r = n.zt.addresses.readiness;
-    for (let i = 0; i < 100; i++) {
-      if ((await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok) break;
-      await new Promise((res) => setTimeout(res, 50));
-    }
+    await waitUntilReady(n.zt);
     const a = n.zt.addresses;
     console.log(
       `  ${bold(n.name.padEnd(9))} ${n.ip}  HBONE :${a.inbound?.port}  SOCKS5 :${a.socks5?.port}  plaintext :${a.inboundPlaintext?.port}  admin :${a.admin.port}  ${dim(n.zt.proxy?.context.identity.toString() ?? '')}`,

@@ -1,15 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TrafficMetrics } from '@mesh/metrics';
+import { registerBuildInfo, TrafficMetrics } from '@mesh/metrics';
 import { type CertificateSource, type IstioIdentity, SecretManager } from '@mesh/spiffe';
 import type { Workload } from '@mesh/xds-client';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { createAdminServer } from './admin/admin-server.js';
 import { configDump, dumpCertificate } from './admin/config-dump.js';
 import { listen } from './admin/listen.js';
 import { createReadinessServer } from './admin/readiness-server.js';
 import { createStatsServer } from './admin/stats-server.js';
+import { loadLocalConfigFile, parseLocalConfig } from './config/local-config.js';
 import type { ZtunnelConfig } from './config/settings.js';
 import { ZtunnelError } from './errors.js';
 import { createCertificateSource } from './identity/source.js';
@@ -99,12 +100,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     this.#authorize = storeAuthorizer(this.store);
     this.traffic = new TrafficMetrics({ registry: this.registry });
     logAccess(this.traffic, this.component('access'));
-    new Gauge({
-      name: 'istio_build',
-      help: 'Istio component build info',
-      labelNames: ['component', 'tag'],
-      registers: [this.registry],
-    }).set({ component: 'ztunnel', tag: VERSION }, 1);
+    registerBuildInfo({ registry: this.registry, component: 'ztunnel', tag: VERSION });
   }
 
   /** A per-subsystem child logger whose level `/logging` can change on its own. */
@@ -126,6 +122,11 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     const logger =
       options.logger ??
       createLogger({ level: options.config.logLevel, format: options.config.logFormat });
+    // An invalid local config must fail before anything (even the CA directory) is touched.
+    if (options.config.localXdsPath !== undefined)
+      await loadLocalConfigFile(options.config.localXdsPath);
+    if (options.config.localXds !== undefined)
+      parseLocalConfig(options.config.localXds, 'LOCAL_XDS');
     const source =
       options.certificateSource ??
       (await createCertificateSource(options.config, {
@@ -155,7 +156,7 @@ export class Ztunnel extends EventEmitter<ZtunnelEvents> {
     if (c.localXdsPath !== undefined) await this.#local.loadFile(c.localXdsPath, { signal });
     stateDone();
     if (c.xdsAddress !== undefined) {
-      this.xds = new XdsSource(this.store, c, this.component('xds'));
+      this.xds = new XdsSource(this.store, c, this.component('xds'), this.registry);
       this.xds.start(this.readiness.register('xds'));
     }
 

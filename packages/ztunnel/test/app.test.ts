@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { Writable } from 'node:stream';
 import type { CertificateSource, WorkloadCertificate } from '@mesh/spiffe';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { configDump } from '../src/admin/config-dump.js';
 import { resolveConfig, Ztunnel, ZtunnelError } from '../src/index.js';
 import { createLogger } from '../src/logging.js';
 
@@ -80,10 +81,9 @@ describe('Ztunnel servers', () => {
   it('serves config_dump with workloads, policies and certificate state', async () => {
     const zt = await start({}, new FailingSource());
     await new Promise((r) => setTimeout(r, 20));
-    const dump = (await (await fetch(url(zt.addresses.admin, '/config_dump'))).json()) as Record<
-      string,
-      any
-    >;
+    const dump = (await (
+      await fetch(url(zt.addresses.admin, '/config_dump'))
+    ).json()) as ReturnType<typeof configDump>;
     expect(dump.workloads[0]).toMatchObject({
       uid: 'k//Pod/default/sleep',
       workloadIps: ['127.0.0.1'],

@@ -3,8 +3,8 @@ import { type AddressInfo, createServer as createTcpServer, type Server } from '
 import { join } from 'node:path';
 import { IstioCaServer, LocalCa } from '@mesh/spiffe';
 import { afterEach, describe, expect, it } from 'vitest';
-import { socksConnect } from '../demo/socks-client.js';
-import { freePort, type MeshNode, startNode, tmp, waitFor } from './helpers/mesh.js';
+import { socksConnect } from '../src/testing/index.js';
+import { freePort, type MeshNode, startNode, tmp, waitFor, waitReady } from './helpers/mesh.js';
 import { twoNodes } from './helpers/two-nodes.js';
 
 let nodes: MeshNode[] = [];
@@ -46,13 +46,7 @@ describe('Istio CA over gRPC', () => {
       AUTH_TOKEN: 'ztunnel-token',
     });
     nodes = [client, server];
-    for (const n of nodes) {
-      const r = n.zt.addresses.readiness;
-      await waitFor(
-        async () => (await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok || undefined,
-        'ready',
-      );
-    }
+    for (const n of nodes) await waitReady(n);
     const s = await socksConnect(
       { host: '127.0.0.2', port: client.zt.addresses.socks5!.port },
       { host: '10.96.0.40', port: 80 },

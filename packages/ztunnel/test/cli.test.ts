@@ -28,7 +28,7 @@ describe('ztunnel CLI', () => {
     writeFileSync(file, 'workloads:\n- { namespace: a, workloadIps: [nope], color: blue }\n');
     const err = sink();
     const code = await main(['--workload-info', 'a/b/c', '--local-xds-path', file], {
-      env: {},
+      env: { ZTUNNEL_CA_DIR: join(dir, 'ca') },
       stderr: err.stream,
       stdout: sink().stream,
     });

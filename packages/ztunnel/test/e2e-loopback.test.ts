@@ -10,6 +10,7 @@ import {
   startNode,
   tmp,
   waitFor,
+  waitReady,
 } from './helpers/mesh.js';
 
 // Three workloads on loopback addresses, each with its own dedicated-mode ztunnel, sharing one
@@ -62,13 +63,7 @@ beforeAll(async () => {
   httpbin = await node('127.0.0.4', 'default/httpbin/httpbin');
   sleep = await node('127.0.0.2', 'default/sleep/sleep');
   notsleep = await node('127.0.0.3', 'default/notsleep/notsleep');
-  for (const n of [sleep, notsleep, httpbin]) {
-    const r = n.zt.addresses.readiness;
-    await waitFor(
-      async () => (await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok || undefined,
-      'readiness',
-    );
-  }
+  for (const n of [sleep, notsleep, httpbin]) await waitReady(n);
 });
 
 afterAll(async () => {

@@ -1,42 +1,26 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { socksConnect } from '../demo/socks-client.js';
-import { type MeshNode, waitFor } from './helpers/mesh.js';
+import { socksConnect } from '../src/testing/index.js';
+import { type MeshNode, startShaApp, waitFor, waitReady } from './helpers/mesh.js';
 import { twoNodes } from './helpers/two-nodes.js';
 
 let nodes: MeshNode[] = [];
-let app: Server | undefined;
-const appSockets = new Set<Socket>();
+let app: Awaited<ReturnType<typeof startShaApp>> | undefined;
 afterEach(async () => {
   await Promise.all(nodes.map((n) => n.zt.close()));
   nodes = [];
-  for (const s of appSockets) s.destroy();
   app?.close();
 });
 
 async function setup(deadline: string) {
-  app = createServer({ allowHalfOpen: true }, (s) => {
-    appSockets.add(s);
-    s.on('close', () => appSockets.delete(s));
-    const h = createHash('sha256');
-    s.on('data', (d) => h.update(d));
-    s.on('end', () => s.end(`sha256 ${h.digest('hex')}\n`));
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => app!.listen(0, '127.0.0.4', r));
-  const { client, server, file } = await twoNodes((app.address() as AddressInfo).port, {
+  app = await startShaApp('127.0.0.4');
+  const { client, server, file } = await twoNodes(app.port, {
     CONNECTION_TERMINATION_DEADLINE: deadline,
   });
   nodes = [client, server];
-  for (const n of nodes) {
-    const r = n.zt.addresses.readiness;
-    await waitFor(
-      async () => (await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok || undefined,
-      'ready',
-    );
-  }
+  for (const n of nodes) await waitReady(n);
   const tunnel = await socksConnect(
     { host: '127.0.0.2', port: client.zt.addresses.socks5!.port },
     { host: '10.96.0.40', port: 80 },

@@ -126,8 +126,8 @@ bogus: 1
     expect(text).toContain('workloads[0]: unknown key "protocl"');
     expect(text).toContain('workloads[1]: missing required key "namespace"');
     expect(text).toContain('services[0].vips[0]');
-    expect(text).toContain('policies[0].action: expected one of Allow, Deny');
-    expect(text).toContain('policies[0]: missing required key "dryRun"');
+    // Policies are read by @mesh/l4-rbac, which reports the first problem of each entry.
+    expect(text).toContain('policies[0].action: must be Allow or Deny, got "Permit"');
     expect(text).toContain('unknown key "bogus"');
   });
 

@@ -1,41 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socksConnect } from '../demo/socks-client.js';
+import { socksConnect } from '../src/testing/index.js';
 import type { MeshNode } from './helpers/mesh.js';
-import { waitFor } from './helpers/mesh.js';
+import { startShaApp, waitFor, waitReady } from './helpers/mesh.js';
 import { twoNodes } from './helpers/two-nodes.js';
 
 let client: MeshNode;
 let server: MeshNode;
-let app: Server;
-const appSockets = new Set<Socket>();
+let app: Awaited<ReturnType<typeof startShaApp>>;
 
-// The app: answers "sha256 <hex>\n" of everything received once the client half-closes.
 beforeAll(async () => {
-  app = createServer((s) => {
-    appSockets.add(s);
-    s.on('close', () => appSockets.delete(s));
-    const h = createHash('sha256');
-    s.on('data', (d) => h.update(d));
-    s.on('end', () => s.end(`sha256 ${h.digest('hex')}\n`));
-    s.on('error', () => {});
-  });
-  await new Promise<void>((r) => app.listen(0, '127.0.0.4', r));
-  ({ client, server } = await twoNodes((app.address() as AddressInfo).port, { SECRET_TTL: '3s' }));
-  for (const n of [client, server]) {
-    const r = n.zt.addresses.readiness;
-    await waitFor(
-      async () => (await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok || undefined,
-      'ready',
-    );
-  }
+  app = await startShaApp('127.0.0.4');
+  ({ client, server } = await twoNodes(app.port, { SECRET_TTL: '3s' }));
+  for (const n of [client, server]) await waitReady(n);
 });
 
 afterAll(async () => {
   await Promise.all([client?.zt.close(), server?.zt.close()]);
-  for (const s of appSockets) s.destroy();
   app?.close();
 });
 

@@ -129,6 +129,11 @@ describe('xDS', () => {
       'policy removed',
     );
 
+    const stats = n.zt.addresses.stats;
+    const metrics = await (await fetch(`http://${stats.address}:${stats.port}/metrics`)).text();
+    expect(metrics).toMatch(
+      /istio_xds_message_total\{url="type.googleapis.com\/istio.workload.Address"\} [1-9]/,
+    );
     const req = cp.requests.find((r) => r.node !== undefined);
     expect(req?.node?.id).toBe(
       'ztunnel~1.1.1.1~ztunnel-abc.istio-system~istio-system.svc.cluster.local',

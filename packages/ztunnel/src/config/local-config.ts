@@ -1,6 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import type { Authorization, IpCidr, Match, ServiceAccountMatch, StringMatch } from '@mesh/l4-rbac';
+import {
+  type Authorization,
+  type IpCidr,
+  localConfigYamlTags,
+  policyFromLocalConfig,
+} from '@mesh/l4-rbac';
 import type {
   GatewayAddress,
   LoadBalancing,
@@ -10,13 +15,12 @@ import type {
   WeightedWaypoint,
   Workload,
 } from '@mesh/xds-client';
-import { parseDocument, type ScalarTag } from 'yaml';
+import { parseDocument } from 'yaml';
 import { ZtunnelError } from '../errors.js';
 import {
   bool,
   choice,
   ip,
-  isMapping,
   list,
   mapOf,
   Problems,
@@ -34,15 +38,6 @@ export interface LocalConfig {
   policies: Authorization[];
 }
 
-const stringMatchTags: ScalarTag[] = (['Exact', 'Prefix', 'Suffix', 'Presence'] as const).map(
-  (name) => ({
-    tag: `!${name}`,
-    identify: () => false,
-    resolve: (value: string) => ({ [tagKey]: name, value }),
-  }),
-);
-const tagKey = '__stringMatch';
-
 /**
  * Parses ztunnel's local config YAML (spec §3): camelCase keys, unknown keys rejected, and no
  * xDS defaults (an empty `trustDomain` stays empty). Every problem is reported at once in one
@@ -51,7 +46,7 @@ const tagKey = '__stringMatch';
 export function parseLocalConfig(source: string, origin = 'local config'): LocalConfig {
   const p = new Problems();
   const doc = parseDocument(source, {
-    customTags: stringMatchTags,
+    customTags: localConfigYamlTags,
     uniqueKeys: true,
     prettyErrors: false,
   });
@@ -363,115 +358,15 @@ const readService: Reader<Service> = (p, path, v) => {
   return s;
 };
 
-/** `!Exact foo` (YAML tag), `{Exact: foo}` (single-key map) or a plain string (exact). */
-const stringMatch: Reader<StringMatch> = (p, path, v) => {
-  let variant: string | undefined;
-  let value: unknown;
-  if (typeof v === 'string') [variant, value] = ['Exact', v];
-  else if (isMapping(v) && tagKey in v) [variant, value] = [v[tagKey] as string, v.value];
-  else if (isMapping(v) && Object.keys(v).length === 1)
-    [[variant, value]] = Object.entries(v) as [string, unknown][];
-  switch (variant) {
-    case 'Presence':
-      return { kind: 'presence' };
-    case 'Exact':
-    case 'Prefix':
-    case 'Suffix': {
-      const s = str(p, path, value);
-      return s === undefined ? undefined : { kind: variant.toLowerCase() as 'exact', value: s };
-    }
-    default:
-      return p.add(
-        path,
-        'expected a string match: !Exact x, !Prefix x, !Suffix x, !Presence, or {Exact: x}',
-      );
-  }
-};
-
-const cidr: Reader<IpCidr> = (p, path, v) => {
-  const s = str(p, path, v);
-  if (s === undefined) return undefined;
-  return cidrOf(s) ?? p.add(path, `"${s}" is not an IP address or CIDR`);
-};
-
-const saMatch: Reader<ServiceAccountMatch> = (p, path, v) => {
-  const r = record(p, path, v, { namespace: str, serviceAccount: str }, [
-    'namespace',
-    'serviceAccount',
-  ]);
-  return r?.namespace !== undefined && r.serviceAccount !== undefined
-    ? { namespace: r.namespace, serviceAccount: r.serviceAccount }
-    : undefined;
-};
-
-const readMatch: Reader<Match> = (p, path, v) => {
-  const r = record(p, path, v, {
-    namespaces: list(stringMatch),
-    notNamespaces: list(stringMatch),
-    principals: list(stringMatch),
-    notPrincipals: list(stringMatch),
-    sourceIps: list(cidr),
-    notSourceIps: list(cidr),
-    destinationIps: list(cidr),
-    notDestinationIps: list(cidr),
-    destinationPorts: list(port),
-    notDestinationPorts: list(port),
-    serviceAccounts: list(saMatch),
-    notServiceAccounts: list(saMatch),
-  });
-  return (
-    r && {
-      namespaces: r.namespaces ?? [],
-      notNamespaces: r.notNamespaces ?? [],
-      principals: r.principals ?? [],
-      notPrincipals: r.notPrincipals ?? [],
-      sourceIps: r.sourceIps ?? [],
-      notSourceIps: r.notSourceIps ?? [],
-      destinationIps: r.destinationIps ?? [],
-      notDestinationIps: r.notDestinationIps ?? [],
-      destinationPorts: r.destinationPorts ?? [],
-      notDestinationPorts: r.notDestinationPorts ?? [],
-      serviceAccounts: r.serviceAccounts ?? [],
-      notServiceAccounts: r.notServiceAccounts ?? [],
-    }
-  );
-};
-
+/**
+ * One `policies[]` entry, through @mesh/l4-rbac's reader of ztunnel's policy form (`!Exact x`
+ * tags or `{Exact: x}` maps, `dryRun` required); its first problem in the entry is reported.
+ */
 const readPolicy: Reader<Authorization> = (p, path, v) => {
-  const r = record(
-    p,
-    path,
-    v,
-    {
-      name: str,
-      namespace: str,
-      scope: choice({
-        Global: 'GLOBAL',
-        Namespace: 'NAMESPACE',
-        WorkloadSelector: 'WORKLOAD_SELECTOR',
-      } as const),
-      action: choice({ Allow: 'ALLOW', Deny: 'DENY' } as const),
-      dryRun: bool,
-      rules: list(list(list(readMatch))),
-    },
-    ['name', 'namespace', 'scope', 'action', 'dryRun'],
-  );
-  if (
-    !r ||
-    r.name === undefined ||
-    r.namespace === undefined ||
-    !r.scope ||
-    !r.action ||
-    r.dryRun === undefined
-  ) {
-    return undefined;
+  try {
+    return policyFromLocalConfig(v, path).policy;
+  } catch (err) {
+    const message = (err as Error).message;
+    return p.add('', message.startsWith(path) ? message : `${path}: ${message}`);
   }
-  return {
-    name: r.name,
-    namespace: r.namespace,
-    scope: r.scope,
-    action: r.action,
-    dryRun: r.dryRun,
-    rules: (r.rules ?? []).map((clauses) => ({ clauses: clauses.map((matches) => ({ matches })) })),
-  };
 };

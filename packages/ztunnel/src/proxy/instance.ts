@@ -55,10 +55,9 @@ export class ProxyInstance {
     const workload = o.store.workloadByUid(o.workloadUid);
     // Listeners bound to the workload's own IP (one ztunnel per workload on one host): connect
     // from that IP too, so peers can identify the source workload by address.
-    const localAddress =
-      workload && workload.addresses.includes(normaliseIp(c.outboundAddress.host))
-        ? normaliseIp(c.outboundAddress.host)
-        : undefined;
+    const localAddress = workload?.addresses.includes(normaliseIp(c.outboundAddress.host))
+      ? normaliseIp(c.outboundAddress.host)
+      : undefined;
     const client = new HboneClient({
       ...(localAddress ? { localAddress } : {}),
       certificates: o.certificates,

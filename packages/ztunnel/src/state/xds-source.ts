@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Authorization } from '@mesh/l4-rbac';
+import { XdsMetrics } from '@mesh/metrics';
 import {
   ADDRESS_TYPE_URL,
   type Address,
@@ -7,6 +8,7 @@ import {
   DeltaAdsClient,
   type ResourceChange,
 } from '@mesh/xds-client';
+import type { Registry } from 'prom-client';
 import type { ZtunnelConfig } from '../config/settings.js';
 import type { Logger } from '../logging.js';
 import type { StateStore } from './store.js';
@@ -32,7 +34,7 @@ export class XdsSource {
   readonly #store: StateStore;
   readonly #logger: Logger;
 
-  constructor(store: StateStore, config: ZtunnelConfig, logger: Logger) {
+  constructor(store: StateStore, config: ZtunnelConfig, logger: Logger, registry?: Registry) {
     this.#store = store;
     this.#logger = logger;
     const address = config.xdsAddress!;
@@ -63,6 +65,20 @@ export class XdsSource {
     this.client.on('connect', ({ attempt }) =>
       this.#logger.info({ address, attempt }, 'xDS stream connected'),
     );
+    if (registry) this.#countInto(new XdsMetrics({ registry }));
+  }
+
+  /** istio_xds_* series: one message (and its bytes) per ACK/NACK, one termination per stream end. */
+  #countInto(metrics: XdsMetrics): void {
+    const seen: Record<string, number> = {};
+    const onResponse = ({ typeUrl }: { typeUrl: string }) => {
+      const total = this.client.counters().messageBytes[typeUrl] ?? 0;
+      metrics.messageReceived(typeUrl, total - (seen[typeUrl] ?? 0));
+      seen[typeUrl] = total;
+    };
+    this.client.on('ack', onResponse);
+    this.client.on('nack', onResponse);
+    this.client.on('disconnect', (d) => metrics.connectionTerminated(d.reason));
   }
 
   #apply(change: ResourceChange): void {

@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { resolveConfig, Ztunnel } from '../../src/index.js';
 import { createLogger } from '../../src/logging.js';
+import { loopbackNodeEnv } from '../../src/testing/index.js';
 
 /** A port that was free a moment ago on every 127.0.0.x (bound on 127.0.0.1, then released). */
 export async function freePort(): Promise<number> {
@@ -50,18 +52,10 @@ export async function startNode(opts: {
   const logs = captureLogs();
   const config = resolveConfig({
     env: {
-      PROXY_WORKLOAD_INFO: opts.workload,
-      LOCAL_XDS_PATH: opts.localXdsPath,
-      ZTUNNEL_CA_DIR: opts.caDir,
-      ZTUNNEL_HBONE_PORT: String(opts.hbonePort),
-      ZTUNNEL_INBOUND_ADDRESS: `${opts.ip}:${opts.hbonePort}`,
-      ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: `${opts.ip}:0`,
-      ZTUNNEL_OUTBOUND_ADDRESS: `${opts.ip}:0`,
-      ZTUNNEL_SOCKS5_ADDRESS: `${opts.ip}:0`,
+      ...loopbackNodeEnv(opts),
       ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
       ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
       ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
-      UNSTABLE_ENABLE_SOCKS5: 'true',
       CONNECTION_TERMINATION_DEADLINE: '2s',
       LOG_LEVEL: 'info',
       ...opts.env,
@@ -113,4 +107,37 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** An app that answers `sha256 <hex>\n` of everything it received once the client half-closes. */
+export async function startShaApp(
+  host: string,
+): Promise<{ server: NetServer; port: number; close(): void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    const h = createHash('sha256');
+    s.on('data', (d) => h.update(d));
+    s.on('end', () => s.end(`sha256 ${h.digest('hex')}\n`));
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/** Waits until the node's /healthz/ready answers 200. */
+export async function waitReady(node: MeshNode): Promise<void> {
+  const r = node.zt.addresses.readiness;
+  await waitFor(
+    async () => (await fetch(`http://${r.address}:${r.port}/healthz/ready`)).ok || undefined,
+    'readiness',
+  );
 }
