@@ -1,6 +1,8 @@
 /** The HBONE pair (client proxy process + server process) as a bench `TrafficPath`. */
 
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import type { TestPki } from '../lib/certs.js';
 import { nodeArgs, spawnManaged } from '../lib/children.js';
 import type { TrafficPath } from '../lib/suite.js';
@@ -8,12 +10,33 @@ import type { ProxyConfig } from './proxy-main.js';
 
 const MAIN = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
 
+/**
+ * Bundle the proxy (and @mesh/hbone from source) into one plain JS file, so the measured
+ * processes run as a deployment would: no TypeScript loader thread inflating RSS and CPU.
+ */
+async function bundle(dir: string): Promise<string> {
+  const outfile = join(dir, 'hbone-proxy.mjs');
+  await build({
+    entryPoints: [MAIN],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    conditions: ['@mesh/source'],
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
 export function hbonePath(options: {
   pki: TestPki;
   /** Client-side proxy opens a fresh mTLS connection per tunnel instead of pooling. */
   fresh?: boolean;
   name?: string;
   profile?: { dir: string };
+  /** Scratch directory for the bundled proxy. */
+  dir: string;
 }): TrafficPath {
   const { pki } = options;
   const leaf = (name: 'client' | 'server') => ({
@@ -22,10 +45,13 @@ export function hbonePath(options: {
     caPath: pki.caPath,
     identity: pki.leaves[name]!.spiffeId,
   });
+  let script: Promise<string> | undefined;
   const start = async (label: string, config: ProxyConfig, signal: AbortSignal) => {
+    script ??= bundle(options.dir);
     const proc = spawnManaged(
       process.execPath,
-      nodeArgs(MAIN, [JSON.stringify(config)], {
+      nodeArgs(await script, [JSON.stringify(config)], {
+        typescript: false,
         ...(options.profile ? { profile: { dir: options.profile.dir, name: label } } : {}),
       }),
       { name: label },

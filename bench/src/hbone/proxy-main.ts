@@ -88,6 +88,28 @@ if (config.role === 'server') {
   console.log(`READY ${(listener.address() as AddressInfo).port}`);
 }
 
+// HBONE_PROFILE=<file>: profile this process's main thread with the inspector (--cpu-prof
+// under tsx records the loader thread instead).
+const profileFile = process.env.HBONE_PROFILE;
+let writeProfile = async () => {};
+if (profileFile) {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  writeProfile = async () => {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(
+      `${profileFile}-${config.role}-${process.pid}.cpuprofile`,
+      JSON.stringify(profile),
+    );
+  };
+}
+
 process.once('SIGTERM', () => {
-  void stop().finally(() => process.exit(0));
+  void stop()
+    .then(() => writeProfile())
+    .finally(() => process.exit(0));
 });

@@ -5,11 +5,7 @@
  * second on the pooled connection, CPU, peak RSS, RSS per idle tunnel.
  */
 
-import { hbonePath } from '../hbone/path.js';
-import { Agent } from '../lib/agent.js';
-import { createTestPki } from '../lib/certs.js';
-import { stunnelPath } from '../lib/stunnel.js';
-import { comparePaths, directPath } from '../lib/suite.js';
+import { compareHbone } from '../hbone/compare.js';
 import type { Scenario } from '../scenario.js';
 
 const scenario: Scenario = {
@@ -19,45 +15,12 @@ const scenario: Scenario = {
   kind: 'e2e',
   budgetMs: 240_000,
   requires: { commands: ['stunnel4', 'openssl'] },
-  async run(ctx) {
-    const pki = await createTestPki({
-      dir: `${ctx.tmpDir}/pki`,
-      identities: {
-        client: 'spiffe://cluster.local/ns/bench/sa/client',
-        server: 'spiffe://cluster.local/ns/bench/sa/server',
-      },
-      signal: ctx.signal,
-    });
-    const tls = (name: 'client' | 'server') => ({
-      certPath: pki.leaves[name]!.certPath,
-      keyPath: pki.leaves[name]!.keyPath,
-      caPath: pki.caPath,
-    });
-    const serverAgent = await Agent.start({ name: 'server agent', signal: ctx.signal });
-    const clientAgent = await Agent.start({ name: 'client agent', signal: ctx.signal });
-    try {
-      const { measurements, notes } = await comparePaths(ctx, {
-        paths: [
-          directPath(),
-          stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
-          hbonePath({ pki, ...(ctx.profile ? { profile: { dir: ctx.profileDir } } : {}) }),
-        ],
-        serverAgent,
-        clientAgent,
-      });
-      return {
-        measurements,
-        notes: [
-          ...notes,
-          'hbone: one client proxy process (TCP listener -> pooled HboneClient) and one HboneServer process; each application connection is a new CONNECT stream on the pooled mTLS connection (≤100 per connection), while stunnel4 handshakes every connection.',
-          'Same P-256 SPIFFE certificates (openssl-made root) for stunnel4 and hbone; TLS 1.3, AES-256-GCM on both.',
-        ],
-      };
-    } finally {
-      await clientAgent.close();
-      await serverAgent.close();
-    }
-  },
+  run: (ctx) =>
+    compareHbone(ctx, {
+      notes: [
+        'hbone: one client proxy process (TCP listener -> pooled HboneClient) and one HboneServer process; each application connection is a new CONNECT stream on the pooled mTLS connection (≤100 per connection), while stunnel4 handshakes every connection.',
+      ],
+    }),
 };
 
 export default scenario;

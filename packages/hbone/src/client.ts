@@ -20,6 +20,7 @@ import { startKeepalive } from './keepalive.js';
 import { type Http2Tuning, localSettings, type ResolvedTuning, resolveTuning } from './settings.js';
 import { raiseHighWaterMark, Splice, type SpliceResult } from './splice.js';
 import { cachedSecureContext, spiffeIds } from './tls.js';
+import { untilEvent } from './wait.js';
 
 /** The well-known HBONE port. */
 export const HBONE_PORT = 15008;
@@ -524,34 +525,15 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     ]);
     const t = this.#tuning;
     try {
-      await new Promise<void>((resolve, reject) => {
-        const cleanup = () => {
-          setupSignal.removeEventListener('abort', onAbort);
-          tls.off('secureConnect', onSecure);
-          tls.off('error', onError);
-        };
-        const onSecure = () => {
-          cleanup();
-          resolve();
-        };
-        const onError = (err: Error) => {
-          cleanup();
-          reject(toHboneError(err, `TLS to ${formatAuthority(host, port)}`));
-        };
-        const onAbort = () => {
-          cleanup();
-          reject(
-            this.#lifetime.signal.aborted
-              ? this.#lifetime.signal.reason
-              : new HboneError(
-                  'ERR_HBONE_TLS',
-                  `TLS handshake with ${formatAuthority(host, port)} timed out`,
-                ),
-          );
-        };
-        tls.once('secureConnect', onSecure);
-        tls.once('error', onError);
-        setupSignal.addEventListener('abort', onAbort, { once: true });
+      await untilEvent(tls, 'secureConnect', setupSignal, {
+        error: (err) => toHboneError(err, `TLS to ${formatAuthority(host, port)}`),
+        abort: () =>
+          this.#lifetime.signal.aborted
+            ? this.#lifetime.signal.reason
+            : new HboneError(
+                'ERR_HBONE_TLS',
+                `TLS handshake with ${formatAuthority(host, port)} timed out`,
+              ),
       });
       if (tls.alpnProtocol !== 'h2') {
         throw new HboneError(
@@ -577,43 +559,18 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     const nextHop = formatAuthority(host, port);
     const key = through ? 'double-hbone' : this.#key(options, expected);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const cleanup = () => {
-          setupSignal.removeEventListener('abort', onAbort);
-          session.off('remoteSettings', onSettings);
-          session.off('error', onError);
-          session.off('close', onClose);
-        };
-        const onSettings = () => {
-          cleanup();
-          resolve();
-        };
-        const onError = (err: Error) => {
-          cleanup();
-          reject(toHboneError(err, `HTTP/2 to ${nextHop}`));
-        };
-        const onClose = () => {
-          cleanup();
-          reject(
-            new HboneError(
-              'ERR_HBONE_CONNECTION_CLOSED',
-              `${nextHop} closed the connection during setup`,
-            ),
-          );
-        };
-        const onAbort = () => {
-          cleanup();
-          reject(
-            this.#lifetime.signal.aborted
-              ? this.#lifetime.signal.reason
-              : new HboneError('ERR_HBONE_PROTOCOL', `no HTTP/2 SETTINGS from ${nextHop} in time`),
-          );
-        };
-        // The server's SETTINGS tell us its stream limit before we open any stream.
-        session.once('remoteSettings', onSettings);
-        session.once('error', onError);
-        session.once('close', onClose);
-        setupSignal.addEventListener('abort', onAbort, { once: true });
+      // The server's SETTINGS tell us its stream limit before we open any stream.
+      await untilEvent(session, 'remoteSettings', setupSignal, {
+        error: (err) => toHboneError(err, `HTTP/2 to ${nextHop}`),
+        close: () =>
+          new HboneError(
+            'ERR_HBONE_CONNECTION_CLOSED',
+            `${nextHop} closed the connection during setup`,
+          ),
+        abort: () =>
+          this.#lifetime.signal.aborted
+            ? this.#lifetime.signal.reason
+            : new HboneError('ERR_HBONE_PROTOCOL', `no HTTP/2 SETTINGS from ${nextHop} in time`),
       });
       session.setLocalWindowSize(t.connectionWindowSize);
     } catch (err) {
@@ -646,10 +603,19 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     expected: Set<string>,
   ): Promise<ClientTunnel> {
     const outer = options.through!;
-    const { session, peer } = await raceSignal(
-      this.#dial(options, expected, outer),
-      options.signal,
-    );
+    const dialing = this.#dial(options, expected, outer);
+    let dialed: Awaited<typeof dialing>;
+    try {
+      dialed = await raceSignal(dialing, options.signal);
+    } catch (err) {
+      // The caller gave up: whatever the dial still produces is not wanted.
+      dialing.then(
+        ({ session }) => session.destroy(),
+        () => {},
+      );
+      throw err;
+    }
+    const { session, peer } = dialed;
     this.#unpooled.add(session);
     session.once('close', () => {
       this.#unpooled.delete(session);
@@ -673,6 +639,10 @@ export class HboneClient extends EventEmitter<ClientEvents> {
     authority: string,
     conn?: Connection,
   ): Promise<ClientTunnel> {
+    if (options.signal?.aborted) {
+      if (conn) this.#release(conn);
+      return Promise.reject(options.signal.reason);
+    }
     const traceparent = options.traceparent ?? newTraceparent();
     const headers: OutgoingHttpHeaders = {
       ...options.headers,

@@ -59,6 +59,8 @@ export class Splice {
   readonly done: Promise<SpliceResult>;
   #error: Error | undefined;
   #open = 2;
+  #corkedA = false;
+  #corkedB = false;
   #resolve!: (r: SpliceResult) => void;
 
   constructor(
@@ -68,18 +70,43 @@ export class Splice {
     this.done = new Promise((resolve) => {
       this.#resolve = resolve;
     });
+    // Chunks that arrive in one tick (e.g. every DATA frame decoded from one TLS read) leave
+    // in one writev: cork on the first, uncork once the event loop has drained this I/O
+    // phase (each DATA chunk is its own callback from C++, so nextTick would fire per chunk).
+    // HTTP/2 sides are left alone: their session already batches frames per loop turn, and
+    // corking them would cost the latency of an extra turn.
+    const corkA = !isH2Stream(a);
+    const corkB = !isH2Stream(b);
+    const uncorkA = () => {
+      this.#corkedA = false;
+      a.uncork();
+    };
+    const uncorkB = () => {
+      this.#corkedB = false;
+      b.uncork();
+    };
     a.on('data', (chunk: Buffer) => {
       this.bytesAtoB += chunk.length;
+      if (corkB && !this.#corkedB) {
+        this.#corkedB = true;
+        b.cork();
+        setImmediate(uncorkB);
+      }
       if (!b.write(chunk)) a.pause();
     });
     b.on('data', (chunk: Buffer) => {
       this.bytesBtoA += chunk.length;
+      if (corkA && !this.#corkedA) {
+        this.#corkedA = true;
+        a.cork();
+        setImmediate(uncorkA);
+      }
       if (!a.write(chunk)) b.pause();
     });
     a.on('drain', () => b.resume());
     b.on('drain', () => a.resume());
-    a.on('end', () => this.#eof(b));
-    b.on('end', () => this.#eof(a));
+    a.on('end', () => this.#onEnd(a, b));
+    b.on('end', () => this.#onEnd(b, a));
     this.#watch(a, b);
     this.#watch(b, a);
   }
@@ -89,6 +116,20 @@ export class Splice {
     if (error && !this.#error) this.#error = error;
     abort(this.a);
     abort(this.b);
+  }
+
+  #onEnd(src: Duplex, dst: Duplex): void {
+    if (!isH2Stream(src)) {
+      this.#eof(dst);
+      return;
+    }
+    // Node ends an HTTP/2 stream's readable side for END_STREAM and for RST_STREAM alike;
+    // the reset code is known once the current I/O phase is done.
+    setImmediate(() => {
+      const code = src.rstCode;
+      if (code === undefined || code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL)
+        this.#eof(dst);
+    });
   }
 
   #eof(dst: Duplex): void {

@@ -1,5 +1,3 @@
-import type { AddressInfo } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { SpiffeId } from '@mesh/spiffe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HboneClient, type HboneError } from '../src/index.js';
@@ -14,7 +12,7 @@ import {
   makeEnv,
   SERVER_ID,
 } from './helpers/harness.js';
-import { FRAME, frame } from './helpers/raw-h2.js';
+import { startFakeH2Server } from './helpers/raw-h2.js';
 
 describe('HBONE lifecycle', () => {
   let env: Env | undefined;
@@ -100,44 +98,8 @@ describe('HBONE lifecycle', () => {
   it('drops a connection whose peer stops answering PINGs', async () => {
     // A fake HBONE server that answers CONNECT with 200 but never acknowledges a PING.
     env = await makeEnv(() => ({ type: 'refuse', status: 503 }));
-    const sockets = new Set<TLSSocket>();
-    const fake = createTlsServer(
-      {
-        key: env.serverCert.privateKey,
-        cert: [env.serverCert.leaf, ...env.serverCert.intermediates].join(''),
-        ca: [...env.serverCert.roots],
-        requestCert: true,
-        ALPNProtocols: ['h2'],
-      },
-      (s) => {
-        sockets.add(s);
-        s.on('error', () => {});
-        let buf = Buffer.alloc(0);
-        let prefaceSeen = false;
-        s.write(frame(FRAME.SETTINGS, 0, 0));
-        s.on('data', (chunk: Buffer) => {
-          buf = Buffer.concat([buf, chunk]);
-          if (!prefaceSeen) {
-            if (buf.length < 24) return;
-            buf = buf.subarray(24);
-            prefaceSeen = true;
-          }
-          while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-            const len = buf.readUIntBE(0, 3);
-            const type = buf[3];
-            const flags = buf[4]!;
-            const sid = buf.readUInt32BE(5) & 0x7fffffff;
-            buf = buf.subarray(9 + len);
-            if (type === FRAME.SETTINGS && !(flags & 1)) s.write(frame(FRAME.SETTINGS, 1, 0));
-            // 0x88 = HPACK static index 8, ":status: 200".
-            if (type === FRAME.HEADERS)
-              s.write(frame(FRAME.HEADERS, 0x4, sid, Buffer.from([0x88])));
-          }
-        });
-      },
-    );
-    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
-    const port = (fake.address() as AddressInfo).port;
+    const fake = await startFakeH2Server(env.serverCert, { answerConnect: true });
+    const port = fake.port;
     const client = new HboneClient({
       certificates: env.clientCert,
       pingIntervalMs: 100,
@@ -158,8 +120,7 @@ describe('HBONE lifecycle', () => {
       expect(client.stats.connections).toBe(0);
     } finally {
       client.destroy();
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => fake.close(r));
+      await fake.close();
     }
   });
 });

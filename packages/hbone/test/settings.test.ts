@@ -1,10 +1,8 @@
-import type { AddressInfo } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { SpiffeId } from '@mesh/spiffe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HboneClient } from '../src/index.js';
 import { CLIENT_ID, type Env, eventually, makeEnv, SERVER_ID } from './helpers/harness.js';
-import { FRAME, type Frame, frame, RawH2 } from './helpers/raw-h2.js';
+import { FRAME, type Frame, RawH2, startFakeH2Server } from './helpers/raw-h2.js';
 
 const MiB = 1024 * 1024;
 
@@ -47,50 +45,14 @@ describe('HTTP/2 and TLS settings on the wire', () => {
 
   it('the client sends no SNI, offers only h2, disables push and opens its windows like ztunnel', async () => {
     env = await makeEnv(() => ({ type: 'refuse', status: 503 }));
-    const seen: { servername: unknown; alpn: unknown; frames: Frame[] }[] = [];
-    const sockets = new Set<TLSSocket>();
-    const fake = createTlsServer(
-      {
-        key: env.serverCert.privateKey,
-        cert: [env.serverCert.leaf, ...env.serverCert.intermediates].join(''),
-        ALPNProtocols: ['h2'],
-      },
-      (s) => {
-        sockets.add(s);
-        s.on('error', () => {});
-        const entry = { servername: s.servername, alpn: s.alpnProtocol, frames: [] as Frame[] };
-        seen.push(entry);
-        let buf = Buffer.alloc(0);
-        let preface = false;
-        s.write(frame(FRAME.SETTINGS, 0, 0));
-        s.on('data', (chunk: Buffer) => {
-          buf = Buffer.concat([buf, chunk]);
-          if (!preface) {
-            if (buf.length < 24) return;
-            buf = buf.subarray(24);
-            preface = true;
-          }
-          while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
-            const len = buf.readUIntBE(0, 3);
-            entry.frames.push({
-              type: buf[3]!,
-              flags: buf[4]!,
-              streamId: buf.readUInt32BE(5) & 0x7fffffff,
-              payload: Buffer.from(buf.subarray(9, 9 + len)),
-            });
-            if (buf[3] === FRAME.SETTINGS && !(buf[4]! & 1)) s.write(frame(FRAME.SETTINGS, 1, 0));
-            buf = buf.subarray(9 + len);
-          }
-        });
-      },
-    );
-    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const fake = await startFakeH2Server(env.serverCert);
+    const seen = fake.connections;
     const client = new HboneClient({ certificates: env.clientCert });
     try {
       const pending = client
         .connect({
           authority: '10.0.0.1:80',
-          via: { host: '127.0.0.1', port: (fake.address() as AddressInfo).port },
+          via: { host: '127.0.0.1', port: fake.port },
           sourceIdentity: SpiffeId.parse(CLIENT_ID),
           expectedIdentities: [SERVER_ID],
         })
@@ -117,8 +79,7 @@ describe('HTTP/2 and TLS settings on the wire', () => {
       await pending;
     } finally {
       client.destroy();
-      for (const s of sockets) s.destroy();
-      await new Promise((r) => fake.close(r));
+      await fake.close();
     }
   });
 });

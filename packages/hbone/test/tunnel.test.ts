@@ -13,6 +13,7 @@ import {
   sha256,
   writeAll,
 } from './helpers/harness.js';
+import { FRAME, frame, RawH2 } from './helpers/raw-h2.js';
 
 const MiB = 1024 * 1024;
 
@@ -166,6 +167,48 @@ describe('HBONE tunnel', () => {
     tunnel.stream.end('ping');
     expect((await digestUntilEnd(tunnel.stream)).length).toBe(4);
   });
+
+  it.each([
+    { name: 'CANCEL', code: 8, expected: 'eof' },
+    { name: 'NO_ERROR', code: 0, expected: 'eof' },
+    { name: 'INTERNAL_ERROR', code: 2, expected: 'reset' },
+  ])(
+    'turns a client RST_STREAM $name into $expected toward the app',
+    async ({ code, expected }) => {
+      const outcome = new Promise<{ data: string; how: string }>((resolve) => {
+        app = new App((s) => {
+          let data = '';
+          s.on('data', (c: Buffer) => {
+            data += c.toString();
+          });
+          s.once('end', () => resolve({ data, how: 'eof' }));
+          s.once('error', () => resolve({ data, how: 'reset' }));
+        });
+      });
+      const appPort = await app!.listen();
+      env = await makeEnv(() => ({ type: 'dial', host: '127.0.0.1', port: appPort }));
+      // Raw frames: Node's own client sends END_STREAM before RST_STREAM on close().
+      const raw = await RawH2.connect(env.port, env.clientCert);
+      await eventually(
+        () => raw.count(FRAME.SETTINGS, (f) => (f.flags & 1) === 1) > 0,
+        'SETTINGS ack',
+      );
+      raw.headers(1, [
+        [':method', 'CONNECT'],
+        [':authority', `127.0.0.1:${appPort}`],
+      ]);
+      await eventually(() => raw.count(FRAME.HEADERS, (f) => f.streamId === 1) > 0, '200 response');
+      raw.write(frame(FRAME.DATA, 0, 1, Buffer.from('abc')));
+      await new Promise((r) => setTimeout(r, 100));
+      const rst = Buffer.alloc(4);
+      rst.writeUInt32BE(code);
+      raw.write(frame(FRAME.RST_STREAM, 0, 1, rst));
+      const got = await outcome;
+      raw.destroy();
+      expect(got.how).toBe(expected);
+      expect(got.data).toBe('abc');
+    },
+  );
 
   it('uses a custom connect function and lets the embedder destroy a live tunnel', async () => {
     app = new App((s) => s.resume());

@@ -1,5 +1,6 @@
+import type { AddressInfo } from 'node:net';
 import { Duplex } from 'node:stream';
-import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { WorkloadCertificate } from '@mesh/spiffe';
 
 /**
@@ -159,4 +160,73 @@ export function duplexPair(): [Duplex, Duplex] {
   a = make(() => b);
   b = make(() => a);
   return [a, b];
+}
+
+export interface FakeH2Connection {
+  servername: unknown;
+  alpn: unknown;
+  frames: Frame[];
+}
+
+/**
+ * A hand-rolled HTTP/2-over-TLS server that records the client's frames, acknowledges
+ * SETTINGS, optionally answers every HEADERS with `:status: 200`, and never answers PINGs.
+ */
+export async function startFakeH2Server(
+  cert: WorkloadCertificate,
+  options: { answerConnect?: boolean } = {},
+): Promise<{ port: number; connections: FakeH2Connection[]; close(): Promise<void> }> {
+  const sockets = new Set<TLSSocket>();
+  const connections: FakeH2Connection[] = [];
+  const server = createTlsServer(
+    {
+      key: cert.privateKey,
+      cert: [cert.leaf, ...cert.intermediates].join(''),
+      ca: [...cert.roots],
+      requestCert: true,
+      ALPNProtocols: ['h2'],
+    },
+    (s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+      const conn: FakeH2Connection = { servername: s.servername, alpn: s.alpnProtocol, frames: [] };
+      connections.push(conn);
+      let buf: Buffer = Buffer.alloc(0);
+      let preface = false;
+      s.write(frame(FRAME.SETTINGS, 0, 0));
+      s.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        if (!preface) {
+          if (buf.length < 24) return;
+          buf = buf.subarray(24);
+          preface = true;
+        }
+        while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+          const len = buf.readUIntBE(0, 3);
+          const f: Frame = {
+            type: buf[3]!,
+            flags: buf[4]!,
+            streamId: buf.readUInt32BE(5) & 0x7fffffff,
+            payload: Buffer.from(buf.subarray(9, 9 + len)),
+          };
+          buf = buf.subarray(9 + len);
+          conn.frames.push(f);
+          if (f.type === FRAME.SETTINGS && !(f.flags & 1)) s.write(frame(FRAME.SETTINGS, 1, 0));
+          // 0x88 = HPACK static table index 8, ":status: 200".
+          if (f.type === FRAME.HEADERS && options.answerConnect) {
+            s.write(frame(FRAME.HEADERS, 0x4, f.streamId, Buffer.from([0x88])));
+          }
+        }
+      });
+    },
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
