@@ -73,14 +73,14 @@ export function suiteSizes(quick: boolean): SuiteSizes {
       }
     : {
         repeats: 3,
-        bulkMs: 2000,
+        bulkMs: 1500,
         fixedRate: 1000,
         fixedConnections: 4,
-        fixedMs: 5000,
+        fixedMs: 4000,
         saturateConnections: 16,
-        saturateMs: 3000,
+        saturateMs: 2000,
         connRateConcurrency: 8,
-        connRateMs: 1500,
+        connRateMs: 1000,
         idleTunnels: 1000,
       };
 }
