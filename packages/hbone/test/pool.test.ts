@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type CertificateSource, SpiffeId, type WorkloadCertificate } from '@mesh/spiffe';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cachedSecureContext, HboneClient, HboneError } from '../src/index.js';
@@ -122,15 +123,27 @@ describe('HBONE client pool', () => {
     env = await makeEnv(() => ({ type: 'dial', host: '127.0.0.1', port: appPort }), {
       client: { idleTimeoutMs: 150 },
     });
-    const opts = env.connectOpts(`127.0.0.1:${appPort}`);
-    const t = await env.client.connect(opts);
-    const done = digestUntilEnd(t.stream);
-    t.stream.end('x');
-    await done;
-    await eventually(() => env!.client.stats.connections === 0, 'idle release');
-    await eventually(() => env!.server.stats.sessions === 0, 'server saw the close');
-    await env.client.connect(opts);
-    expect(env.client.stats.dialsTotal).toBe(2);
+    const published: string[] = [];
+    const onOpen = (m: unknown) => published.push(`open ${(m as { nextHop: string }).nextHop}`);
+    const onClose = (m: unknown) => published.push(`close ${(m as { nextHop: string }).nextHop}`);
+    subscribe('mesh:hbone:client-connection-open', onOpen);
+    subscribe('mesh:hbone:client-connection-close', onClose);
+    try {
+      const opts = env.connectOpts(`127.0.0.1:${appPort}`);
+      const t = await env.client.connect(opts);
+      const done = digestUntilEnd(t.stream);
+      t.stream.end('x');
+      await done;
+      await eventually(() => env!.client.stats.connections === 0, 'idle release');
+      await eventually(() => env!.server.stats.sessions === 0, 'server saw the close');
+      await env.client.connect(opts);
+      expect(env.client.stats.dialsTotal).toBe(2);
+      const hop = `127.0.0.1:${env.port}`;
+      expect(published).toEqual([`open ${hop}`, `close ${hop}`, `open ${hop}`]);
+    } finally {
+      unsubscribe('mesh:hbone:client-connection-open', onOpen);
+      unsubscribe('mesh:hbone:client-connection-close', onClose);
+    }
   });
 
   it('fails a dial that does not complete in time with a hint about port 15008, for every waiter', async () => {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { connect as tlsConnect } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect } from 'node:tls';
 import { type CertificateSource, SpiffeId, type WorkloadCertificate } from '@mesh/spiffe';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HboneClient, HboneError, HboneServer } from '../src/index.js';
@@ -149,6 +150,32 @@ describe('HBONE mutual TLS', () => {
     expect('error' in r && r.error).toBeInstanceOf(HboneError);
     expect('error' in r && r.error.code).toBe('ERR_HBONE_PEER_IDENTITY');
     expect(env.server.stats.tunnelsTotal).toBe(0);
+  });
+
+  it('refuses a server that only speaks TLS 1.2', async () => {
+    await start();
+    const legacy = createTlsServer({
+      key: env.serverCert.privateKey,
+      cert: [env.serverCert.leaf, ...env.serverCert.intermediates].join(''),
+      maxVersion: 'TLSv1.2',
+      ALPNProtocols: ['h2'],
+    });
+    legacy.on('tlsClientError', () => {});
+    await new Promise<void>((r) => legacy.listen(0, '127.0.0.1', r));
+    const client = new HboneClient({ certificates: env.clientCert });
+    try {
+      const err = await client
+        .connect({
+          ...env.connectOpts('10.0.0.1:80'),
+          via: { host: '127.0.0.1', port: (legacy.address() as AddressInfo).port },
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(HboneError);
+      expect((err as HboneError).code).toBe('ERR_HBONE_TLS');
+    } finally {
+      client.destroy();
+      await new Promise((r) => legacy.close(r));
+    }
   });
 
   it('refuses a server whose chain does not lead to our roots', async () => {
