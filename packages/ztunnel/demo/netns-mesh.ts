@@ -96,6 +96,7 @@ ${policies}`;
             LOCAL_XDS_PATH: file,
             ZTUNNEL_CA_DIR: join(dir, 'cacerts'),
             PACKET_MARK: '1337',
+            ENABLE_ORIG_SRC: 'true',
             IPV6_ENABLED: 'false',
             CONNECTION_TERMINATION_DEADLINE: '1s',
           },

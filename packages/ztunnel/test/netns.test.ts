@@ -27,7 +27,10 @@ describe.runIf(support.ok)('ztunnel with real capture in network namespaces', ()
     for (let i = 0; i < 16 && seen.size < 2; i++) {
       const r = await curl('client1', `http://${SERVICE_VIP}/lb`);
       expect(r.ok).toBe(true);
-      seen.add(JSON.parse(r.out).pod);
+      const answer = JSON.parse(r.out);
+      // ENABLE_ORIG_SRC: the app sees client1's own address, not its ztunnel's.
+      expect(answer.from).toBe(mesh.pods.client1!.pod.ip4);
+      seen.add(answer.pod);
     }
     expect([...seen].sort()).toEqual(['server1', 'server2']);
     const line = await waitFor(

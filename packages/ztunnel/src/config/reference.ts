@@ -46,7 +46,7 @@ export function renderConfigurationReference(): string {
     'Shared (in-pod) mode and its settings (`INPOD_UDS`, `INPOD_PORT_REUSE`), the DNS proxy',
     '(`DNS_CAPTURE`, `DNS_PROXY_ADDR`), `XDS_ON_DEMAND`, `CRL_PATH`, `TLS12_ENABLED`,',
     '`COMPLIANCE_POLICY`, `ALT_XDS_HOSTNAME`/`ALT_CA_HOSTNAME`, `XDS_HEADER_*`/`CA_HEADER_*`,',
-    "`ENABLE_ORIG_SRC`, the `KEEPALIVE_*` variables (fixed at ztunnel's defaults) and the",
+    "the `KEEPALIVE_*` variables (fixed at ztunnel's defaults) and the",
     '`ZTUNNEL_WORKER_THREADS` family (Node runs one event loop) are not read.',
     '',
     '## Local config file (`LOCAL_XDS_PATH` / `LOCAL_XDS`)',

@@ -45,6 +45,7 @@ export interface ZtunnelConfig {
   connectionTerminationDeadline: number;
   enableSocks5: boolean;
   ipv6Enabled: boolean;
+  enableOrigSrc: boolean;
   /** Proxy metadata: every `ISTIO_META_<KEY>` variable, prefix stripped. */
   proxyMetadata: Record<string, string>;
   adminAddress: BindAddress;
@@ -392,6 +393,17 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: true,
     defaultText: 'true',
     description: 'Listeners without an explicit address bind `[::]` (true) or `0.0.0.0` (false).',
+  },
+  {
+    key: 'enableOrigSrc',
+    env: 'ENABLE_ORIG_SRC',
+    flag: 'enable-orig-src',
+    arg: 'bool',
+    parse: boolean,
+    default: false,
+    defaultText: 'false (ztunnel: best effort when unset)',
+    description:
+      "Connect to the app from the original client's IP (IP_TRANSPARENT upstream sockets; needs CAP_NET_ADMIN and the in-pod policy routing for replies).",
   },
   {
     key: 'proxyMetadata',

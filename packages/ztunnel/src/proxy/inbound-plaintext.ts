@@ -69,7 +69,11 @@ export function createInboundPlaintextServer(ctx: ProxyContext): Server {
     dialTcp(
       ctx.config,
       { host: dstIp, port: dst.port },
-      ctx.localAddress ? { localAddress: ctx.localAddress } : {},
+      ctx.config.enableOrigSrc
+        ? { transparent: true, localAddress: authorize.sourceIp }
+        : ctx.localAddress
+          ? { localAddress: ctx.localAddress }
+          : {},
     ).then(
       (upstream) => {
         client.resume();

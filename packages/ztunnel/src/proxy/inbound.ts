@@ -11,9 +11,11 @@ import {
   type RecordedConnection,
   workloadBaggage,
 } from '@mesh/metrics';
+import { normaliseIp } from '../state/store.js';
 import { ownWorkload, type ProxyContext } from './context.js';
 import { decideInbound } from './inbound-decision.js';
 import { hostPort, labelService, labelWorkload } from './telemetry.js';
+import { dialTcp } from './upstream.js';
 
 interface TunnelContext {
   labels: ReturnType<typeof inboundHboneConnection>;
@@ -118,7 +120,20 @@ export function createInboundServer(ctx: ProxyContext): HboneServer {
         type: 'dial',
         host: d.host,
         port: d.port,
-        ...(ctx.localAddress ? { localAddress: ctx.localAddress } : {}),
+        // With ENABLE_ORIG_SRC the app sees the client's own address (transparent socket).
+        ...(c.enableOrigSrc
+          ? {
+              localAddress: normaliseIp(req.remoteAddress),
+              connect: (target, { signal }) =>
+                dialTcp(c, target, {
+                  signal,
+                  transparent: true,
+                  ...(target.localAddress ? { localAddress: target.localAddress } : {}),
+                }),
+            }
+          : ctx.localAddress
+            ? { localAddress: ctx.localAddress }
+            : {}),
         baggage: workloadBaggage({
           ...labelWorkload(d.workload, c.trustDomain),
           workloadType: d.workload.workloadType,

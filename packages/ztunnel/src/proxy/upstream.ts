@@ -11,17 +11,23 @@ import type { ZtunnelConfig } from '../config/settings.js';
 export function dialTcp(
   config: ZtunnelConfig,
   target: { host: string; port: number },
-  options: { signal?: AbortSignal; timeoutMs?: number; localAddress?: string } = {},
+  options: {
+    signal?: AbortSignal;
+    timeoutMs?: number;
+    localAddress?: string;
+    transparent?: boolean;
+  } = {},
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket;
     try {
       socket =
-        config.packetMark !== undefined && isIP(target.host)
+        (config.packetMark !== undefined || options.transparent) && isIP(target.host)
           ? connectSocket({
               host: target.host,
               port: target.port,
-              mark: config.packetMark,
+              ...(config.packetMark !== undefined ? { mark: config.packetMark } : {}),
+              ...(options.transparent ? { transparent: true, freebind: true } : {}),
               noDelay: true,
               keepAlive: true,
               ...(options.localAddress ? { localAddress: options.localAddress } : {}),
