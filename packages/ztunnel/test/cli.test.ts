@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -81,6 +81,39 @@ describe('ztunnel CLI', () => {
       proxyMode: 'dedicated',
     });
   });
+
+  it('exits 1 with the missing capability when ENABLE_ORIG_SRC=true cannot be honoured, before the CA directory is created', async () => {
+    const dir = tmp('zt-cli-');
+    const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    // A platform without transparent sockets, as @mesh/redirect reports it off Linux.
+    const child = spawn(process.execPath, ['--conditions=@mesh/source', '--import', 'tsx', entry], {
+      env: {
+        ...process.env,
+        MESH_REDIRECT_FORCE_UNSUPPORTED: '1',
+        ENABLE_ORIG_SRC: 'true',
+        PROXY_WORKLOAD_INFO: 'default/sleep/sleep',
+        LOCAL_XDS: workload,
+        ZTUNNEL_CA_DIR: join(dir, 'ca'),
+        ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
+        ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
+        ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
+        ZTUNNEL_INBOUND_ADDRESS: '127.0.0.2:0',
+        ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: '127.0.0.2:0',
+        ZTUNNEL_OUTBOUND_ADDRESS: '127.0.0.2:0',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    expect(err).toContain(
+      "ztunnel: ENABLE_ORIG_SRC=true, but this process cannot connect from the client's address: native addon unavailable: the addon was disabled by MESH_REDIRECT_FORCE_UNSUPPORTED=1",
+    );
+    expect(existsSync(join(dir, 'ca'))).toBe(false);
+  }, 30_000);
 
   it('runs as a process and exits 0 after draining on SIGTERM', async () => {
     const dir = tmp('zt-cli-');
