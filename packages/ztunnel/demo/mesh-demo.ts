@@ -17,7 +17,15 @@ import { resolveConfig, Ztunnel } from '../src/index.js';
 import { createLogger } from '../src/logging.js';
 import { httpGet, loopbackNodeEnv, plainGet, waitUntilReady } from '../src/testing/index.js';
 import { netnsDemo } from './netns-demo.js';
-import { bold, cyan, dim, indent, metricsExcerpt, Transcript } from './transcript.js';
+import {
+  bold,
+  cyan,
+  dim,
+  indent,
+  metricsExcerpt,
+  STATIC_STRICT_YAML,
+  Transcript,
+} from './transcript.js';
 
 const keep = process.argv.includes('--keep');
 const t = new Transcript();
@@ -84,14 +92,7 @@ const POLICY = `policies:
   rules:
   - - - principals: [!Exact cluster.local/ns/default/sa/sleep]
 # PeerAuthentication STRICT, as istiod publishes it: deny anything without a peer identity.
-- name: istio_converted_static_strict
-  namespace: istio-system
-  scope: WorkloadSelector
-  action: Deny
-  dryRun: false
-  rules:
-  - - - notPrincipals: [!Presence ]
-`;
+${STATIC_STRICT_YAML}`;
 
 interface Node {
   name: string;

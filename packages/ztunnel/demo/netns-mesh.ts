@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyRedirect } from '@mesh/redirect';
 import { createLab, type Lab, type Pod } from '@mesh/redirect/testing';
+import { STATIC_STRICT_YAML } from './transcript.js';
 
 /**
  * A mesh in network namespaces: pods wired to a node namespace, each mesh pod running its own
@@ -172,11 +173,4 @@ export const ALLOW_CLIENT1 = `policies:
   dryRun: false
   rules:
   - - - principals: [!Exact cluster.local/ns/default/sa/client1]
-- name: istio_converted_static_strict
-  namespace: istio-system
-  scope: WorkloadSelector
-  action: Deny
-  dryRun: false
-  rules:
-  - - - notPrincipals: [!Presence ]
-`;
+${STATIC_STRICT_YAML}`;

@@ -54,3 +54,13 @@ export function metricsExcerpt(metrics: string, lines = 6): string {
 }
 
 export const POLICY_NOTE = '(HTTP/2 CONNECT answered 401)';
+
+/** istiod's static STRICT policy (PeerAuthentication STRICT) in local config form. */
+export const STATIC_STRICT_YAML = `- name: istio_converted_static_strict
+  namespace: istio-system
+  scope: WorkloadSelector
+  action: Deny
+  dryRun: false
+  rules:
+  - - - notPrincipals: [!Presence ]
+`;

@@ -1,13 +1,8 @@
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { HboneClient, type HboneServer } from '@mesh/hbone';
-import type { TrafficMetrics } from '@mesh/metrics';
-import type { CertificateSource, IstioIdentity } from '@mesh/spiffe';
 import { listen } from '../admin/listen.js';
-import type { ZtunnelConfig } from '../config/settings.js';
 import type { BindAddress } from '../config/values.js';
-import type { Logger } from '../logging.js';
-import { normaliseIp, type StateStore } from '../state/store.js';
-import type { Authorize } from './authorize.js';
+import { normaliseIp } from '../state/store.js';
 import { ConnectionTracker } from './connections.js';
 import type { ProxyContext } from './context.js';
 import { createInboundServer } from './inbound.js';
@@ -15,16 +10,11 @@ import { createInboundPlaintextServer } from './inbound-plaintext.js';
 import { createOutboundServer, createSocks5Server } from './outbound.js';
 import { dialTcp, resolveOrigSrc } from './upstream.js';
 
-export interface ProxyInstanceOptions {
-  config: ZtunnelConfig;
-  store: StateStore;
-  workloadUid: string;
-  identity: IstioIdentity;
-  certificates: CertificateSource;
-  authorize: Authorize;
-  traffic: TrafficMetrics;
-  logger: Logger;
-}
+/** What a proxy instance is built from: its context minus what the instance creates itself. */
+export type ProxyInstanceOptions = Omit<
+  ProxyContext,
+  'client' | 'connections' | 'isOwnListener' | 'localAddress'
+>;
 
 export interface ProxyAddresses {
   inbound: AddressInfo;

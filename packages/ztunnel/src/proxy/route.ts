@@ -125,6 +125,19 @@ function toWorkload(
   };
 }
 
+/** A load-balanced endpoint of `service` for `port`, or a refusal when none is healthy. */
+function toEndpoint(ctx: RouteContext, service: Service, port: number): Route {
+  const ep = ctx.store.pickEndpoint(service, port, ctx.random);
+  if (!ep) {
+    return {
+      kind: 'refuse',
+      code: 'ERR_ZTUNNEL_NO_ROUTE',
+      reason: `no healthy upstream for ${service.namespace}/${service.hostname} port ${port}`,
+    };
+  }
+  return toWorkload(ctx, ep.workload, ep.targetPort, service, port);
+}
+
 /**
  * Routes an outbound connection to `ip:port` the way ztunnel's outbound proxy does: a service
  * VIP goes to the service's waypoint or a load-balanced endpoint (port mapped); a mesh workload
@@ -146,15 +159,7 @@ export function routeOutbound(ctx: RouteContext, ip: string, port: number): Rout
       if (!wp || !isSelf(ctx, wp.workload))
         return viaGateway(ctx, service.waypoint, { host: addr, port }, service);
     }
-    const ep = ctx.store.pickEndpoint(service, port, ctx.random);
-    if (!ep) {
-      return {
-        kind: 'refuse',
-        code: 'ERR_ZTUNNEL_NO_ROUTE',
-        reason: `no healthy upstream for ${service.namespace}/${service.hostname} port ${port}`,
-      };
-    }
-    return toWorkload(ctx, ep.workload, ep.targetPort, service, port);
+    return toEndpoint(ctx, service, port);
   }
   const workload = ctx.store.workloadByIp(ctx.network, addr);
   if (workload) return toWorkload(ctx, workload, port);
@@ -176,13 +181,5 @@ export function resolveMeshHostname(
     (a) => a.network === ctx.network && a.prefixLength === undefined && isIP(a.address),
   );
   if (vip) return routeOutbound(ctx, vip.address, port);
-  const ep = ctx.store.pickEndpoint(service, port, ctx.random);
-  if (!ep) {
-    return {
-      kind: 'refuse',
-      code: 'ERR_ZTUNNEL_NO_ROUTE',
-      reason: `no healthy upstream for ${service.namespace}/${service.hostname} port ${port}`,
-    };
-  }
-  return toWorkload(ctx, ep.workload, ep.targetPort, service, port);
+  return toEndpoint(ctx, service, port);
 }
