@@ -13,7 +13,7 @@ import { dialTcp, resolveOrigSrc } from './upstream.js';
 /** What a proxy instance is built from: its context minus what the instance creates itself. */
 export type ProxyInstanceOptions = Omit<
   ProxyContext,
-  'client' | 'connections' | 'isOwnListener' | 'localAddress'
+  'client' | 'connections' | 'isOwnListener' | 'localAddress' | 'origSrc'
 >;
 
 export interface ProxyAddresses {
