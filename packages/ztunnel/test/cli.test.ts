@@ -21,6 +21,27 @@ function sink() {
 const workload =
   'workloads:\n- { uid: w, name: sleep, namespace: default, serviceAccount: sleep, trustDomain: cluster.local, workloadIps: ["127.0.0.2"], protocol: HBONE }\n';
 
+/** The CLI as a process serving the `workload` on loopback, its CA directory under `dir`. */
+function spawnCli(dir: string, env: Record<string, string> = {}) {
+  const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  return spawn(process.execPath, ['--conditions=@mesh/source', '--import', 'tsx', entry], {
+    env: {
+      ...process.env,
+      PROXY_WORKLOAD_INFO: 'default/sleep/sleep',
+      LOCAL_XDS: workload,
+      ZTUNNEL_CA_DIR: join(dir, 'ca'),
+      ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
+      ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
+      ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
+      ZTUNNEL_INBOUND_ADDRESS: '127.0.0.2:0',
+      ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: '127.0.0.2:0',
+      ZTUNNEL_OUTBOUND_ADDRESS: '127.0.0.2:0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 describe('ztunnel CLI', () => {
   it('exits 2 and lists every problem when the local config file is invalid', async () => {
     const dir = tmp('zt-cli-');
@@ -84,25 +105,8 @@ describe('ztunnel CLI', () => {
 
   it('exits 1 with the missing capability when ENABLE_ORIG_SRC=true cannot be honoured, before the CA directory is created', async () => {
     const dir = tmp('zt-cli-');
-    const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
     // A platform without transparent sockets, as @mesh/redirect reports it off Linux.
-    const child = spawn(process.execPath, ['--conditions=@mesh/source', '--import', 'tsx', entry], {
-      env: {
-        ...process.env,
-        MESH_REDIRECT_FORCE_UNSUPPORTED: '1',
-        ENABLE_ORIG_SRC: 'true',
-        PROXY_WORKLOAD_INFO: 'default/sleep/sleep',
-        LOCAL_XDS: workload,
-        ZTUNNEL_CA_DIR: join(dir, 'ca'),
-        ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_INBOUND_ADDRESS: '127.0.0.2:0',
-        ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: '127.0.0.2:0',
-        ZTUNNEL_OUTBOUND_ADDRESS: '127.0.0.2:0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(dir, { MESH_REDIRECT_FORCE_UNSUPPORTED: '1', ENABLE_ORIG_SRC: 'true' });
     let err = '';
     child.stderr.on('data', (d) => {
       err += d;
@@ -117,22 +121,7 @@ describe('ztunnel CLI', () => {
 
   it('runs as a process and exits 0 after draining on SIGTERM', async () => {
     const dir = tmp('zt-cli-');
-    const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=@mesh/source', '--import', 'tsx', entry], {
-      env: {
-        ...process.env,
-        PROXY_WORKLOAD_INFO: 'default/sleep/sleep',
-        LOCAL_XDS: workload,
-        ZTUNNEL_CA_DIR: join(dir, 'ca'),
-        ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_INBOUND_ADDRESS: '127.0.0.2:0',
-        ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: '127.0.0.2:0',
-        ZTUNNEL_OUTBOUND_ADDRESS: '127.0.0.2:0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(dir);
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
