@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,27 @@ function sink() {
 
 const workload =
   'workloads:\n- { uid: w, name: sleep, namespace: default, serviceAccount: sleep, trustDomain: cluster.local, workloadIps: ["127.0.0.2"], protocol: HBONE }\n';
+
+/** The CLI as a process serving the `workload` on loopback, its CA directory under `dir`. */
+function spawnCli(dir: string, env: Record<string, string> = {}) {
+  const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+  return spawn(process.execPath, ['--conditions=@mesh/source', '--import', 'tsx', entry], {
+    env: {
+      ...process.env,
+      PROXY_WORKLOAD_INFO: 'default/sleep/sleep',
+      LOCAL_XDS: workload,
+      ZTUNNEL_CA_DIR: join(dir, 'ca'),
+      ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
+      ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
+      ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
+      ZTUNNEL_INBOUND_ADDRESS: '127.0.0.2:0',
+      ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: '127.0.0.2:0',
+      ZTUNNEL_OUTBOUND_ADDRESS: '127.0.0.2:0',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
 
 describe('ztunnel CLI', () => {
   it('exits 2 and lists every problem when the local config file is invalid', async () => {
@@ -82,24 +103,25 @@ describe('ztunnel CLI', () => {
     });
   });
 
+  it('exits 1 with the missing capability when ENABLE_ORIG_SRC=true cannot be honoured, before the CA directory is created', async () => {
+    const dir = tmp('zt-cli-');
+    // A platform without transparent sockets, as @mesh/redirect reports it off Linux.
+    const child = spawnCli(dir, { MESH_REDIRECT_FORCE_UNSUPPORTED: '1', ENABLE_ORIG_SRC: 'true' });
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+    });
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    expect(err).toContain(
+      "ztunnel: ENABLE_ORIG_SRC=true, but this process cannot connect from the client's address: native addon unavailable: the addon was disabled by MESH_REDIRECT_FORCE_UNSUPPORTED=1",
+    );
+    expect(existsSync(join(dir, 'ca'))).toBe(false);
+  }, 30_000);
+
   it('runs as a process and exits 0 after draining on SIGTERM', async () => {
     const dir = tmp('zt-cli-');
-    const entry = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--conditions=@mesh/source', '--import', 'tsx', entry], {
-      env: {
-        ...process.env,
-        PROXY_WORKLOAD_INFO: 'default/sleep/sleep',
-        LOCAL_XDS: workload,
-        ZTUNNEL_CA_DIR: join(dir, 'ca'),
-        ZTUNNEL_ADMIN_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_STATS_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_READINESS_ADDRESS: '127.0.0.1:0',
-        ZTUNNEL_INBOUND_ADDRESS: '127.0.0.2:0',
-        ZTUNNEL_INBOUND_PLAINTEXT_ADDRESS: '127.0.0.2:0',
-        ZTUNNEL_OUTBOUND_ADDRESS: '127.0.0.2:0',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(dir);
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;

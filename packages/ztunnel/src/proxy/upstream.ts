@@ -24,7 +24,7 @@ export function resolveOrigSrc(config: ZtunnelConfig): OrigSrc {
   const ok = caps.supported && caps.freebind && caps.mark;
   if (ok && caps.transparent) return { ipv4: true, ipv6: caps.transparent6 };
   if (config.enableOrigSrc === true) {
-    const why = caps.supported ? caps.missing.join('; ') : 'transparent sockets need Linux';
+    const why = caps.missing.join('; ');
     throw new ZtunnelError(
       'ERR_ZTUNNEL_ORIG_SRC_UNAVAILABLE',
       `ENABLE_ORIG_SRC=true, but this process cannot connect from the client's address: ${why}`,
