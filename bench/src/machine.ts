@@ -50,20 +50,9 @@ function cpuModel(): string {
 /** Collect machine and tool versions (each external tool is optional). */
 export function machineInfo(cwd?: string): MachineInfo {
   const stunnelOut = output('stunnel4', ['-version']) ?? output('stunnel', ['-version']);
-  const commit = output('git', [
-    '-C',
-    cwd ?? process.cwd(),
-    'rev-parse',
-    '--short',
-    'HEAD',
-  ])?.trim();
-  const dirty = output('git', [
-    '-C',
-    cwd ?? process.cwd(),
-    'status',
-    '--porcelain',
-    '--untracked-files=no',
-  ])?.trim();
+  const git = (...args: string[]) => output('git', ['-C', cwd ?? process.cwd(), ...args])?.trim();
+  const commit = git('rev-parse', '--short', 'HEAD');
+  const dirty = git('status', '--porcelain', '--untracked-files=no');
   return {
     cpuModel: cpuModel(),
     cores: os.availableParallelism(),

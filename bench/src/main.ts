@@ -3,6 +3,7 @@
  * and write results to `bench/results/`.
  */
 
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   DEFAULT_OUT,
@@ -87,14 +88,15 @@ async function main(): Promise<number> {
   };
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
+  // pnpm runs the script in bench/; a relative --out means relative to where pnpm was invoked.
+  const out = values.out ? resolve(process.env.INIT_CWD ?? process.cwd(), values.out) : DEFAULT_OUT;
   const run = await runBench({
     filter,
     quick: values.quick,
     profile: values.profile,
-    out: values.out,
+    out,
     signal: controller.signal,
   });
-  const out = values.out ?? DEFAULT_OUT;
   process.stderr.write(`results: ${out.replace(/\/$/, '')}/latest.md\n`);
   return run.scenarios.some((s) => s.status === 'failed' || s.status === 'timeout') ? 1 : 0;
 }

@@ -105,7 +105,7 @@ export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a === 0) return '0';
-  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 1000 || Number.isInteger(v)) return Math.round(v).toLocaleString('en-US');
   if (a >= 100) return v.toFixed(0);
   if (a >= 10) return v.toFixed(1);
   if (a >= 1) return v.toFixed(2);
@@ -265,6 +265,8 @@ export function renderReadmeSection(
       );
     }
     lines.push('');
+    const targets = s.notes.filter((n) => n.startsWith('Target '));
+    if (targets.length) lines.push(...targets.map((n) => `- ${n}`), '');
   }
   lines.push(README_END);
   return lines.join('\n');

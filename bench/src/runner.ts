@@ -4,12 +4,13 @@
  */
 
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildCharts } from './charts.js';
 import { killAllChildren } from './lib/children.js';
+import { hotFunctions, summarizeProfile } from './lib/profile-summary.js';
 import { suiteSizes } from './lib/suite.js';
 import { machineInfo } from './machine.js';
 import {
@@ -114,10 +115,10 @@ export async function unmetRequirement(s: Scenario): Promise<string | undefined>
   return undefined;
 }
 
-/** A scenario's budget: its own, or 60 s (micro) / 180 s (e2e); a fifth (≥ 20 s) with --quick. */
+/** A scenario's budget: its own, or 60 s (micro) / 180 s (e2e); a fifth (≥ 30 s) with --quick. */
 export function scenarioBudgetMs(s: Scenario, quick: boolean): number {
   const full = s.budgetMs ?? (s.kind === 'micro' ? 60_000 : 180_000);
-  return quick ? Math.max(20_000, Math.round(full / 5)) : full;
+  return quick ? Math.max(30_000, Math.round(full / 5)) : full;
 }
 
 /** The method lines written into every result. */
@@ -127,12 +128,34 @@ export function methodLines(quick: boolean): string[] {
     'Every figure is measured beside its baselines in the same run and the same minute (paths run in turn for each figure); read the ratios, not the absolute numbers: the machine is shared and noisy.',
     'Traffic only on loopback (127.0.0.0/8) or inside network namespaces a scenario creates.',
     `Load generator and servers are separate Node processes ("agents"); proxies are separate processes; everything shares the machine's CPUs.`,
-    `Bulk: 1 and 8 TCP connections writing 256 KiB chunks for ${z.bulkMs} ms to a sink that confirms the byte count (nothing lost); Gb/s = 10^9 payload bits/s. iperf3 (-P 1 / -P 8) runs beside it where a plain TCP client fits.`,
+    `Bulk: ${z.repeats > 1 ? `median of ${z.repeats} runs, each ` : ''}1 or 8 TCP connections writing 256 KiB chunks for ${z.bulkMs} ms to a sink that confirms the byte count (nothing lost); Gb/s = 10^9 payload bits/s. iperf3 (-P 1 / -P 8) runs beside it where a plain TCP client fits.`,
     `Latency: 1 KiB request/response to an echo server, ${z.fixedRate} req/s over ${z.fixedConnections} connections for ${z.fixedMs} ms (Istio's 1 kB at 1000 rps shape; late requests timed from when they were due), and saturated with ${z.saturateConnections} closed-loop connections for ${z.saturateMs} ms. Percentiles are exact (sorted samples); the figure value is p50.`,
-    `New connections: ${z.connRateConcurrency} workers each open a TCP connection, echo 1 byte, close, for ${z.connRateMs} ms.`,
+    `New connections: ${z.repeats > 1 ? `median of ${z.repeats} runs, each ` : ''}${z.connRateConcurrency} workers each opening a TCP connection, echoing 1 byte, closing, for ${z.connRateMs} ms.`,
     'CPU: utime+stime of the proxy processes from /proc/<pid>/stat over the bulk runs (per GB) and the fixed-rate run (per 1,000 requests). Memory: VmHWM (peak RSS, reset via clear_refs) over the bulk runs; RSS per idle connection = ΔVmRSS of the proxies with N idle connections open (each proved by a 1-byte echo), divided by N.',
     `N idle connections: ${z.idleTunnels}.`,
   ];
+}
+
+/**
+ * Write `<profile>.top.txt` beside every `.cpuprofile` written since `sinceMs`, and return one
+ * note per profile naming its three heaviest functions.
+ */
+async function summarizeNewProfiles(dir: string, sinceMs: number): Promise<string[]> {
+  const notes: string[] = [];
+  for (const file of (await readdir(dir).catch(() => [])).sort()) {
+    const path = join(dir, file);
+    if (!file.endsWith('.cpuprofile') || (await stat(path)).mtimeMs < sinceMs) continue;
+    try {
+      await writeFile(`${path}.top.txt`, await summarizeProfile(path, 25));
+      const top = hotFunctions(JSON.parse(await readFile(path, 'utf8')), 3)
+        .map((h) => `${h.name} ${(h.share * 100).toFixed(0)}%`)
+        .join(', ');
+      notes.push(`CPU profile ${file} (hot: ${top}; top 25 in ${file}.top.txt)`);
+    } catch (err) {
+      notes.push(`CPU profile ${file} could not be read: ${(err as Error).message}`);
+    }
+  }
+  return notes;
 }
 
 function timeoutError(signal: AbortSignal): Error {
@@ -173,11 +196,13 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
   const loaded = await loadScenarios(options.scenarioDir);
   const records: ScenarioRecord[] = [];
 
+  // End-to-end scenarios first: they carry the headline figures, and if a loaded machine
+  // exhausts the whole-run budget, the short micro scenarios are the ones left out.
   const selected = loaded
     .filter((l) => !filter || filter.test(l.scenario?.name ?? l.file))
     .sort((a, b) => {
-      const ka = a.scenario?.kind === 'micro' ? 0 : 1;
-      const kb = b.scenario?.kind === 'micro' ? 0 : 1;
+      const ka = a.scenario?.kind === 'e2e' ? 0 : 1;
+      const kb = b.scenario?.kind === 'e2e' ? 0 : 1;
       return ka - kb || (a.scenario?.name ?? a.file).localeCompare(b.scenario?.name ?? b.file);
     });
 
@@ -299,6 +324,7 @@ export async function runBench(options: RunOptions = {}): Promise<RunRecord> {
     const leftovers = await killAllChildren();
     if (leftovers.length)
       record.notes.push(`runner stopped leftover processes: ${leftovers.join(', ')}`);
+    if (ctx.profile) record.notes.push(...(await summarizeNewProfiles(profileDir, t0)));
     await rm(tmpDir, { recursive: true, force: true });
     records.push(record);
     log(

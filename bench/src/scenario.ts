@@ -60,7 +60,7 @@ export interface Scenario {
   requires?: ScenarioRequirements;
   /**
    * Time budget of a full run in milliseconds (default 60 s for `micro`, 180 s for `e2e`);
-   * `--quick` allows a fifth of it, at least 20 s. When it runs out `ctx.signal` aborts.
+   * `--quick` allows a fifth of it, at least 30 s. When it runs out `ctx.signal` aborts.
    */
   budgetMs?: number;
   run(ctx: ScenarioContext): Promise<ScenarioResult>;

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseIperf3Json } from '../src/lib/iperf3.js';
 import { parseStatCpuTicks, parseStatusKb, sampleProcess } from '../src/lib/proc.js';
+import { hotFunctions } from '../src/lib/profile-summary.js';
 import { percentile, summarize } from '../src/lib/stats.js';
 import { stunnelConfig } from '../src/lib/stunnel.js';
+import { targetNotes } from '../src/lib/targets.js';
 import { localConfig, ztunnelEnv } from '../src/lib/ztunnel.js';
 import {
   README_END,
@@ -169,7 +171,7 @@ describe('results', () => {
       ],
     };
     const md = renderMarkdown(run, ['latency.svg']);
-    expect(md).toContain('| lat · a\\|b | 1.00 | ms | 1.00 | 2.00 | 3.00 |');
+    expect(md).toContain('| lat · a\\|b | 1 | ms | 1 | 2 | 3 |');
     expect(md).toContain('![latency](latency.svg)');
 
     const section = renderReadmeSection(run, ['latency.svg']);
@@ -284,5 +286,72 @@ describe('tool configuration', () => {
       protocol: 'HBONE',
       trustDomain: 'cluster.local',
     });
+  });
+});
+
+describe('issue 9 targets', () => {
+  it('states each target as met or missed, with the margin', () => {
+    const m = (name: string, value: number, extra?: Record<string, number>) => ({
+      name,
+      unit: 'x',
+      value,
+      better: 'higher' as const,
+      ...(extra ? { extra } : {}),
+    });
+    const notes = targetNotes(
+      [
+        m('throughput 1 conn · stunnel4', 2),
+        m('throughput 1 conn · zt', 3),
+        m('throughput 8 conns · stunnel4', 2),
+        m('throughput 8 conns · zt', 1),
+        m('added latency @1000 rps · stunnel4', 0.2, { p50: 0.2, p99: 0.5 }),
+        m('added latency @1000 rps · zt', 0.1, { p50: 0.1, p99: 0.9 }),
+        m('new connections/s · stunnel4', 100),
+        m('new connections/s · zt', 250),
+        m('RSS per idle connection · zt', 45),
+      ],
+      'zt',
+    );
+    expect(notes).toEqual([
+      'Target throughput 1 conn ≥ 1× stunnel4: met (1.50×: 3 vs 2 x).',
+      'Target throughput 8 conns ≥ 1× stunnel4: MISSED (0.500×: 1 vs 2 x).',
+      "Target added p50 latency ≤ stunnel4's: met (0.100 ms vs 0.200 ms).",
+      "Target added p99 latency ≤ stunnel4's: MISSED (0.900 ms vs 0.500 ms, 0.400 ms over).",
+      'Target new connections/s ≥ 2× stunnel4: met (2.50×: 250 vs 100 x).',
+      'Target RSS per idle tunnel ≤ 30 KiB: MISSED (45 KiB, 1.50× the target).',
+    ]);
+    expect(targetNotes([], 'zt')[0]).toMatch(/not measured/);
+  });
+});
+
+describe('CPU profile summary', () => {
+  it('ranks functions by self time, merging nodes of the same function and leaving out idle', () => {
+    const frame = (functionName: string, url = '', lineNumber = 0) => ({
+      functionName,
+      url,
+      lineNumber,
+    });
+    const hot = hotFunctions({
+      startTime: 0,
+      endTime: 10_000_000, // 10 s in µs, 100 hits → 100 ms per hit
+      nodes: [
+        { id: 1, callFrame: frame('(idle)'), hitCount: 50 },
+        {
+          id: 2,
+          callFrame: frame('encrypt', 'file:///x/packages/hbone/src/a.ts', 9),
+          hitCount: 20,
+        },
+        {
+          id: 3,
+          callFrame: frame('encrypt', 'file:///x/packages/hbone/src/a.ts', 9),
+          hitCount: 10,
+        },
+        { id: 4, callFrame: frame('(garbage collector)'), hitCount: 20 },
+      ],
+    });
+    expect(hot).toEqual([
+      { name: 'encrypt (packages/hbone/src/a.ts:10)', selfMs: 3000, share: 0.6 },
+      { name: '(garbage collector)', selfMs: 2000, share: 0.4 },
+    ]);
   });
 });

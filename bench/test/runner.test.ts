@@ -87,8 +87,8 @@ describe('runner over fixture scenarios', () => {
     expect(json.machine.cores).toBeGreaterThan(0);
     expect(await readdir(join(out, 'runs'))).toHaveLength(1);
     const md = await readFile(join(out, 'latest.md'), 'utf8');
-    expect(md).toContain('| ops · candidate | 50.0 | ops/s |');
-    expect(md).toContain('0.500× baseline (2.00× worse)');
+    expect(md).toContain('| ops · candidate | 50 | ops/s |');
+    expect(md).toContain('0.500× baseline (2× worse)');
     expect(md).toContain('skipped: the thing under test is not built yet');
   });
 

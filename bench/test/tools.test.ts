@@ -7,7 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent } from '../src/lib/agent.js';
-import { createTestPki, type TestPki } from '../src/lib/certs.js';
+import { createClientServerPki, createTestPki } from '../src/lib/certs.js';
 import { killAllChildren } from '../src/lib/children.js';
 import { runIperf3, startIperf3Server } from '../src/lib/iperf3.js';
 import { startStunnelPair } from '../src/lib/stunnel.js';
@@ -34,18 +34,12 @@ const has = (cmd: string) => {
 const FAKE_ZTUNNEL = fileURLToPath(new URL('./fixtures/fake-ztunnel.ts', import.meta.url));
 
 let dir: string;
-let pki: TestPki;
+let pki: Awaited<ReturnType<typeof createClientServerPki>>;
 const servers: RunningServer[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mesh-bench-tools-'));
-  pki = await createTestPki({
-    dir: join(dir, 'pki'),
-    identities: {
-      client: 'spiffe://cluster.local/ns/bench/sa/client',
-      server: 'spiffe://cluster.local/ns/bench/sa/server',
-    },
-  });
+  pki = await createClientServerPki(join(dir, 'pki'));
 }, 30_000);
 
 afterAll(async () => {
@@ -130,15 +124,10 @@ describe.skipIf(!has('stunnel4'))('stunnel4 pair', () => {
   it('carries every byte through mutual TLS 1.3 and refuses a client from another CA', async () => {
     const sink = await startSink();
     servers.push(sink);
-    const tls = (name: 'client' | 'server') => ({
-      certPath: pki.leaves[name]!.certPath,
-      keyPath: pki.leaves[name]!.keyPath,
-      caPath: pki.caPath,
-    });
     const pair = await startStunnelPair({
       target: sink,
-      client: tls('client'),
-      server: tls('server'),
+      client: pki.files('client'),
+      server: pki.files('server'),
       dir,
     });
     try {

@@ -15,6 +15,8 @@ export interface PackageCodes {
   packageName: string;
   className: string;
   codes: Record<string, string>;
+  /** Warning codes (`<PKG>_WARNING_CODES`), when the package reports warnings. */
+  warnings?: Record<string, string>;
 }
 
 /** Every package's error-code table, read through its public entry point. */
@@ -34,10 +36,12 @@ export async function collectErrorCodes(): Promise<PackageCodes[]> {
       throw new Error(`${pkg.name} does not export a *_ERROR_CODES table from its index`);
     const source = readFileSync(errorsFile, 'utf8');
     const className = /export class (\w+Error) extends Error/.exec(source)?.[1] ?? 'Error';
+    const warningTable = Object.keys(mod).find((k) => k.endsWith('_WARNING_CODES'));
     result.push({
       packageName: pkg.name,
       className,
       codes: mod[tableName] as Record<string, string>,
+      ...(warningTable ? { warnings: mod[warningTable] as Record<string, string> } : {}),
     });
   }
   return result;
@@ -52,6 +56,9 @@ export function renderReference(packages: PackageCodes[]): string {
     "duplicated copies of a package. Errors from the operating system keep Node's own shape",
     '(`code` such as `EPERM`, `errno`, `syscall`).',
     '',
+    'Warnings (`WARN_*`) are not thrown: they are returned next to a result (for example the',
+    'policies istiod would translate with a field dropped) so a tool can show them.',
+    '',
     "<!-- Generated from the packages' *_ERROR_CODES tables by `pnpm --filter @mesh/docs errors`. -->",
     '',
   ];
@@ -61,6 +68,13 @@ export function renderReference(packages: PackageCodes[]): string {
       lines.push(`| \`${code}\` | ${meaning.replace(/\|/g, '\\|')} |`);
     }
     lines.push('');
+    if (p.warnings) {
+      lines.push('Warnings:', '', '| code | meaning |', '|---|---|');
+      for (const [code, meaning] of Object.entries(p.warnings)) {
+        lines.push(`| \`${code}\` | ${meaning.replace(/\|/g, '\\|')} |`);
+      }
+      lines.push('');
+    }
   }
   return lines.join('\n');
 }

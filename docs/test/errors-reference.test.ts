@@ -6,9 +6,13 @@ describe('the errors reference', () => {
   it('documents every error code of every package and no code that no longer exists', async () => {
     const packages = await collectErrorCodes();
     const documented = new Set(
-      readFileSync(referencePath, 'utf8').match(/`ERR_[A-Z0-9_]+`/g) ?? [],
+      readFileSync(referencePath, 'utf8').match(/`(ERR|WARN)_[A-Z0-9_]+`/g) ?? [],
     );
-    const defined = new Set(packages.flatMap((p) => Object.keys(p.codes).map((c) => `\`${c}\``)));
+    const defined = new Set(
+      packages.flatMap((p) =>
+        [...Object.keys(p.codes), ...Object.keys(p.warnings ?? {})].map((c) => `\`${c}\``),
+      ),
+    );
     expect(
       [...defined].filter((c) => !documented.has(c)),
       'undocumented codes',
@@ -28,6 +32,10 @@ describe('the errors reference', () => {
       for (const [code, meaning] of Object.entries(p.codes)) {
         expect(meaning.length, `${code} needs a meaning`).toBeGreaterThan(10);
         expect(code).toMatch(/^ERR_[A-Z0-9_]+$/);
+      }
+      for (const [code, meaning] of Object.entries(p.warnings ?? {})) {
+        expect(meaning.length, `${code} needs a meaning`).toBeGreaterThan(10);
+        expect(code).toMatch(/^WARN_[A-Z0-9_]+$/);
       }
     }
   });

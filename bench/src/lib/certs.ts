@@ -139,3 +139,32 @@ export async function createTestPki(options: TestPkiOptions): Promise<TestPki> {
   }
   return { caPath, caPem, caKeyPath, leaves };
 }
+
+/** The client and server workload identities the e2e scenarios use. */
+export const BENCH_IDENTITIES = {
+  client: 'spiffe://cluster.local/ns/bench/sa/client',
+  server: 'spiffe://cluster.local/ns/bench/sa/server',
+} as const;
+
+/**
+ * A root plus `client` and `server` leaves ({@link BENCH_IDENTITIES}); `files(name)` gives the
+ * paths a CLI peer such as stunnel4 needs (certificate, key, trust anchors).
+ */
+export async function createClientServerPki(
+  dir: string,
+  signal?: AbortSignal,
+): Promise<
+  TestPki & {
+    files(name: 'client' | 'server'): { certPath: string; keyPath: string; caPath: string };
+  }
+> {
+  const pki = await createTestPki({ dir, identities: { ...BENCH_IDENTITIES }, signal });
+  return {
+    ...pki,
+    files: (name) => ({
+      certPath: pki.leaves[name]!.certPath,
+      keyPath: pki.leaves[name]!.keyPath,
+      caPath: pki.caPath,
+    }),
+  };
+}

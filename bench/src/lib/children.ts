@@ -7,7 +7,6 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const live = new Set<ManagedProcess>();
@@ -84,6 +83,7 @@ export class ManagedProcess {
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<RegExpExecArray> {
     const timeoutMs = options.timeoutMs ?? 10_000;
+    options.signal?.throwIfAborted();
     return await new Promise<RegExpExecArray>((resolve, reject) => {
       const finish = (err?: Error, match?: RegExpExecArray) => {
         this.#watchers.delete(check);
@@ -105,8 +105,8 @@ export class ManagedProcess {
         timeoutMs,
       );
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#watchers.add(check);
       check();
-      if (this.#watchers) this.#watchers.add(check);
     });
   }
 
@@ -183,9 +183,4 @@ export function nodeArgs(script: string, args: string[], options: NodeArgsOption
   }
   out.push(script, ...args);
   return out;
-}
-
-/** Where a profile named `name` lands inside `dir` (the prefix; a timestamp follows). */
-export function profilePathPrefix(dir: string, name: string): string {
-  return join(dir, name.replace(/[^\w.-]+/g, '_'));
 }

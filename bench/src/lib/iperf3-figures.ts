@@ -16,7 +16,7 @@ export async function iperf3Figures(
   paths: TrafficPath[],
   options: { seconds?: number; host?: string } = {},
 ): Promise<Measurement[]> {
-  const seconds = options.seconds ?? (ctx.quick ? 1 : 4);
+  const seconds = options.seconds ?? (ctx.quick ? 1 : 3);
   const server = await startIperf3Server({ host: options.host, signal: ctx.signal });
   const out: Measurement[] = [];
   const usable: TrafficPath[] = [];

@@ -10,7 +10,7 @@
 import type { Measurement, ScenarioContext } from '../scenario.js';
 import type { Agent, AgentServer } from './agent.js';
 import { ProcessMeter, resetPeakRss, sampleProcess } from './proc.js';
-import type { LatencySummary } from './stats.js';
+import { type LatencySummary, median } from './stats.js';
 import type { DialSpec, Endpoint } from './traffic.js';
 
 /** A process whose CPU and memory count towards a path (a proxy). */
@@ -41,6 +41,8 @@ export interface TrafficPath {
 
 /** Sizes for one comparison run; {@link suiteSizes} gives the defaults. */
 export interface SuiteSizes {
+  /** Runs per path of the bulk and new-connection figures; the median is reported. */
+  repeats: number;
   bulkMs: number;
   /** Fixed request rate across all latency connections (Istio: 1000 rps, 1 kB). */
   fixedRate: number;
@@ -58,6 +60,7 @@ export interface SuiteSizes {
 export function suiteSizes(quick: boolean): SuiteSizes {
   return quick
     ? {
+        repeats: 1,
         bulkMs: 250,
         fixedRate: 400,
         fixedConnections: 4,
@@ -69,14 +72,15 @@ export function suiteSizes(quick: boolean): SuiteSizes {
         idleTunnels: 20,
       }
     : {
-        bulkMs: 4000,
+        repeats: 3,
+        bulkMs: 1500,
         fixedRate: 1000,
         fixedConnections: 4,
-        fixedMs: 5000,
+        fixedMs: 4000,
         saturateConnections: 16,
-        saturateMs: 3000,
+        saturateMs: 2000,
         connRateConcurrency: 8,
-        connRateMs: 3000,
+        connRateMs: 1000,
         idleTunnels: 1000,
       };
 }
@@ -150,17 +154,46 @@ export async function comparePaths(
     });
   };
   /** Run one figure on one path; a failure becomes a note unless the scenario was aborted. */
-  const attempt = async (what: string, i: number, fn: () => Promise<void>) => {
+  const attempt = async (what: string, i: number, fn: () => Promise<void>): Promise<boolean> => {
     ctx.log(`${what} via ${paths[i]!.name}`);
     try {
       await fn();
+      return true;
     } catch (err) {
       if (signal.aborted) throw err;
       const message = (err as Error).message?.split('\n')[0] ?? String(err);
       notes.push(`${what} via ${paths[i]!.name} failed: ${message}`);
       ctx.log(`  failed: ${message}`);
+      return false;
     }
   };
+  /**
+   * `sizes.repeats` runs per path, interleaved across paths so load drifts hit every path
+   * alike; a path that fails once is not retried. Resolves with each path's successful runs.
+   */
+  const repeated = async <T>(what: string, run: (i: number) => Promise<T>): Promise<T[][]> => {
+    const results = paths.map(() => [] as T[]);
+    const failed = new Set<number>();
+    for (let rep = 0; rep < sizes.repeats; rep++) {
+      for (const i of paths.keys()) {
+        if (failed.has(i)) continue;
+        const ok = await attempt(
+          sizes.repeats > 1 ? `${what} (run ${rep + 1}/${sizes.repeats})` : what,
+          i,
+          async () => {
+            results[i]!.push(await run(i));
+          },
+        );
+        if (!ok) failed.add(i);
+      }
+    }
+    return results;
+  };
+  const spread = (values: number[]) => ({
+    runs: values.length,
+    min: Math.min(...values),
+    max: Math.max(...values),
+  });
 
   const servers: AgentServer[] = [];
   const hops: Array<{ sink: PathHop; echo: PathHop }> = [];
@@ -187,25 +220,35 @@ export async function comparePaths(
       const totals = paths.map(() => ({ bytes: 0, cpu: new Map<string, number>() }));
       for (const connections of [1, 8]) {
         const figure = `throughput ${connections} conn${connections > 1 ? 's' : ''}`;
-        for (const i of paths.keys()) {
-          await attempt(figure, i, async () => {
-            const hop = hops[i]!.sink;
-            const meter = meterAll(hop.processes);
-            meter.start();
-            const r = await clientAgent.bulk(
-              { dial: hop.dial, connections, durationMs: sizes.bulkMs },
-              signal,
-            );
-            const cpu = meter.stop();
-            totals[i]!.bytes += r.bytes;
-            for (const e of cpu.each)
-              totals[i]!.cpu.set(e.name, (totals[i]!.cpu.get(e.name) ?? 0) + e.cpuSeconds);
-            push(figure, i, {
-              unit: 'Gb/s',
-              value: r.gbps,
-              better: 'higher',
-              extra: { bytes: r.bytes, seconds: r.seconds, 'proxy CPU s': cpu.cpuSeconds },
-            });
+        const runs = await repeated(figure, async (i) => {
+          const hop = hops[i]!.sink;
+          const meter = meterAll(hop.processes);
+          meter.start();
+          const r = await clientAgent.bulk(
+            { dial: hop.dial, connections, durationMs: sizes.bulkMs },
+            signal,
+          );
+          const cpu = meter.stop();
+          totals[i]!.bytes += r.bytes;
+          for (const e of cpu.each)
+            totals[i]!.cpu.set(e.name, (totals[i]!.cpu.get(e.name) ?? 0) + e.cpuSeconds);
+          return { ...r, cpuSeconds: cpu.cpuSeconds };
+        });
+        for (const [i, list] of runs.entries()) {
+          if (!list.length) continue;
+          const gbps = list.map((r) => r.gbps);
+          const sum = (f: (r: (typeof list)[number]) => number) =>
+            list.reduce((a, r) => a + f(r), 0);
+          push(figure, i, {
+            unit: 'Gb/s',
+            value: median(gbps),
+            better: 'higher',
+            extra: {
+              ...spread(gbps),
+              bytes: sum((r) => r.bytes),
+              seconds: sum((r) => r.seconds),
+              'proxy CPU s': sum((r) => r.cpuSeconds),
+            },
           });
         }
       }
@@ -313,26 +356,30 @@ export async function comparePaths(
     }
 
     if (figures.has('connRate')) {
-      for (const i of paths.keys()) {
-        await attempt('new connections/s', i, async () => {
-          const r = await clientAgent.connRate(
-            {
-              dial: hops[i]!.echo.dial,
-              concurrency: sizes.connRateConcurrency,
-              durationMs: sizes.connRateMs,
-            },
-            signal,
-          );
-          push('new connections/s', i, {
-            unit: 'conn/s',
-            value: r.perSecond,
-            better: 'higher',
-            extra: {
-              connections: r.connections,
-              'setup p50 ms': r.setupMs.p50,
-              'setup p99 ms': r.setupMs.p99,
-            },
-          });
+      const runs = await repeated('new connections/s', (i) =>
+        clientAgent.connRate(
+          {
+            dial: hops[i]!.echo.dial,
+            concurrency: sizes.connRateConcurrency,
+            durationMs: sizes.connRateMs,
+          },
+          signal,
+        ),
+      );
+      for (const [i, list] of runs.entries()) {
+        if (!list.length) continue;
+        const rates = list.map((r) => r.perSecond);
+        const best = list[rates.indexOf(median(rates))]!;
+        push('new connections/s', i, {
+          unit: 'conn/s',
+          value: median(rates),
+          better: 'higher',
+          extra: {
+            ...spread(rates),
+            connections: list.reduce((a, r) => a + r.connections, 0),
+            'setup p50 ms': best.setupMs.p50,
+            'setup p99 ms': best.setupMs.p99,
+          },
         });
       }
     }

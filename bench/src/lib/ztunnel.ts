@@ -121,7 +121,6 @@ export function ztunnelEnv(options: {
     ZTUNNEL_READINESS_ADDRESS: `${ip}:${ZTUNNEL_PORTS.readiness}`,
     ZTUNNEL_SOCKS5_ADDRESS: `${ip}:${ZTUNNEL_PORTS.socks5}`,
     LOG_FORMAT: 'json',
-    LOG_LEVEL: 'warn',
   };
 }
 
@@ -244,6 +243,34 @@ export async function startZtunnelPair(options: ZtunnelPairOptions): Promise<Ztu
     ],
     close,
   };
+}
+
+/**
+ * Inbound connections the server ztunnel counted as mutual TLS from the client workload's
+ * identity (`istio_tcp_connections_opened_total`, reporter `destination`): proof that the
+ * traffic went through HBONE and not around it.
+ */
+export async function inboundMutualTlsConnections(
+  pair: ZtunnelPair,
+  signal?: AbortSignal,
+): Promise<number> {
+  const res = await fetch(`http://${pair.serverWorkload.ip}:${ZTUNNEL_PORTS.stats}/metrics`, {
+    signal,
+  });
+  if (!res.ok) throw new Error(`server ztunnel /metrics answered ${res.status}`);
+  const principal = `spiffe://cluster.local/ns/${pair.clientWorkload.namespace}/sa/${pair.clientWorkload.serviceAccount}`;
+  let total = 0;
+  for (const line of (await res.text()).split('\n')) {
+    if (
+      line.startsWith('istio_tcp_connections_opened_total{') &&
+      line.includes('reporter="destination"') &&
+      line.includes('connection_security_policy="mutual_tls"') &&
+      line.includes(`source_principal="${principal}"`)
+    ) {
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return total;
 }
 
 /**

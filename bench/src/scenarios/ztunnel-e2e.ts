@@ -6,11 +6,18 @@
  */
 
 import { Agent } from '../lib/agent.js';
-import { createTestPki } from '../lib/certs.js';
+import { createClientServerPki } from '../lib/certs.js';
 import { iperf3Figures } from '../lib/iperf3-figures.js';
 import { stunnelPath } from '../lib/stunnel.js';
 import { comparePaths, directPath } from '../lib/suite.js';
-import { findZtunnelEntry, loopbackNodes, startZtunnelPair, ztunnelPath } from '../lib/ztunnel.js';
+import { targetNotes } from '../lib/targets.js';
+import {
+  findZtunnelEntry,
+  inboundMutualTlsConnections,
+  loopbackNodes,
+  startZtunnelPair,
+  ztunnelPath,
+} from '../lib/ztunnel.js';
 import type { Scenario } from '../scenario.js';
 
 const scenario: Scenario = {
@@ -30,19 +37,7 @@ const scenario: Scenario = {
     const entry = findZtunnelEntry()!;
     const { clientIp, serverIp } = loopbackNodes();
     const caDir = `${ctx.tmpDir}/ca`;
-    const pki = await createTestPki({
-      dir: caDir,
-      identities: {
-        client: 'spiffe://cluster.local/ns/bench/sa/client',
-        server: 'spiffe://cluster.local/ns/bench/sa/server',
-      },
-      signal: ctx.signal,
-    });
-    const tls = (name: 'client' | 'server') => ({
-      certPath: pki.leaves[name]!.certPath,
-      keyPath: pki.leaves[name]!.keyPath,
-      caPath: pki.caPath,
-    });
+    const pki = await createClientServerPki(caDir, ctx.signal);
     const pair = await startZtunnelPair({
       entry,
       dir: ctx.tmpDir,
@@ -57,7 +52,7 @@ const scenario: Scenario = {
     try {
       const paths = [
         directPath(clientIp),
-        stunnelPath({ client: tls('client'), server: tls('server'), dir: ctx.tmpDir }),
+        stunnelPath({ client: pki.files('client'), server: pki.files('server'), dir: ctx.tmpDir }),
         ztunnelPath(pair),
       ];
       const { measurements, notes } = await comparePaths(ctx, {
@@ -67,9 +62,17 @@ const scenario: Scenario = {
         serverHost: serverIp,
       });
       measurements.push(...(await iperf3Figures(ctx, paths, { host: serverIp })));
+      const mtls = await inboundMutualTlsConnections(pair, ctx.signal);
+      if (mtls === 0) {
+        throw new Error(
+          'the server ztunnel counted no mutual-TLS connections: traffic did not go through HBONE',
+        );
+      }
       return {
         measurements,
         notes: [
+          ...targetNotes(measurements, 'ztunnel ×2'),
+          `The server ztunnel counted ${mtls} inbound connections over HBONE (mutual TLS, source principal spiffe://cluster.local/ns/bench/sa/client).`,
           ...notes,
           `Nodes emulated on loopback: client ${clientIp}, server ${serverIp}; ztunnel in dedicated mode, local config, shared embedded CA (P-256 root made with openssl).`,
           'The client enters the client ztunnel through SOCKS5 (no root needed); new connections each open an HBONE stream on the pooled mTLS connection, while stunnel4 handshakes every connection.',

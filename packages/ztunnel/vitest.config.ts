@@ -1,0 +1,3 @@
+import { meshProject } from '../../vitest.shared.js';
+
+export default meshProject('ztunnel');
