@@ -103,17 +103,17 @@ const scenario: Scenario = {
         });
       ctx.log(`throughput: ${bytes / MiB} MiB direct, then through the mesh`);
       measurements.push({
-        name: 'direct TCP',
+        name: 'throughput 1 conn · direct TCP',
         unit: 'Gb/s',
         value: await throughput(direct),
         better: 'higher',
       });
       measurements.push({
-        name: 'mesh 1 tunnel',
+        name: 'throughput 1 conn · in-process mesh',
         unit: 'Gb/s',
         value: await throughput(() => socksConnect(proxy, target)),
         better: 'higher',
-        compareTo: ['direct TCP'],
+        compareTo: ['throughput 1 conn · direct TCP'],
       });
       const rate = async (open: () => Promise<net.Socket>) => {
         const t0 = performance.now();
@@ -122,17 +122,17 @@ const scenario: Scenario = {
       };
       ctx.log(`connection rate: ${connections} sequential connections each way`);
       measurements.push({
-        name: 'direct TCP connections',
+        name: 'new connections · direct TCP',
         unit: 'conn/s',
         value: await rate(direct),
         better: 'higher',
       });
       measurements.push({
-        name: 'mesh connections',
+        name: 'new connections · in-process mesh',
         unit: 'conn/s',
         value: await rate(() => socksConnect(proxy, target)),
         better: 'higher',
-        compareTo: ['direct TCP connections'],
+        compareTo: ['new connections · direct TCP'],
       });
     } finally {
       await Promise.all([client.close(), server.close()]);
