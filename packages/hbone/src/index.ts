@@ -22,11 +22,8 @@ export {
   toHboneError,
 } from './errors.js';
 export {
-  formatBaggage,
   formatForwarded,
   newTraceparent,
-  parseBaggage,
-  parseForwarded,
 } from './headers.js';
 export {
   type ConnectDecision,
